@@ -1,0 +1,219 @@
+/**
+ * The user-facing model: load a Hugging Face folder, predict CUIs for text, save it back.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { FileError } from './errors';
+import { labelsOf, toNativeConfig, type HFConfig } from './config';
+import { resolveModelFolder, saveModelFolder } from './checkpoint';
+import { native, type NativeConfig, type NativeModel } from './native';
+import { loadTokenizer, packBatch, type TextTokenizer } from './tokenize';
+
+/** Where a model runs. 'auto' = CUDA when this build and machine have it, else CPU. */
+export type DeviceOption = 'auto' | 'cpu' | 'cuda';
+
+/** Options of load() and createClassifier(). */
+export interface LoadOptions {
+  device?: DeviceOption;
+  /** Truncate inputs to this many tokens (default: tokenizer_config's model_max_length, else max_position_embeddings). */
+  maxLength?: number;
+  /** A tokenizer.json (or folder) to use instead of the model folder's. */
+  tokenizer?: string;
+  /** Rows per native forward call (default 64). */
+  batchSize?: number;
+  /** libtorch intra-op threads (default: libtorch's choice, the number of cores). */
+  threads?: number;
+}
+
+/** The labels whose probability is above the threshold, most probable first, with their probabilities. */
+export interface Prediction {
+  labels: string[];
+  probabilities: Record<string, number>;
+}
+
+/** Options of predict(). */
+export interface PredictOptions {
+  /** A label is predicted when sigmoid(logit) > threshold (default 0.5; 0 returns every label). */
+  threshold?: number;
+}
+
+/** Logistic sigmoid in double precision. */
+export function sigmoid(x: number): number {
+  return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
+}
+
+/** Turn one row of logits into a Prediction (labels with p > threshold, sorted by p descending). */
+export function toPrediction(labels: string[], logits: ArrayLike<number>, threshold = 0.5): Prediction {
+  if (logits.length !== labels.length) throw new Error(`toPrediction: ${logits.length} logits for ${labels.length} labels`);
+  const picked: Array<[string, number]> = [];
+  for (let i = 0; i < labels.length; i++) {
+    const p = sigmoid(logits[i]);
+    if (p > threshold || threshold <= 0) picked.push([labels[i], p]);
+  }
+  picked.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  const probabilities: Record<string, number> = {};
+  for (const [l, p] of picked) probabilities[l] = p;
+  return { labels: picked.map(([l]) => l), probabilities };
+}
+
+/** Resolve 'auto' | 'cpu' | 'cuda' against what this build and machine can do. */
+export function resolveDevice(device: DeviceOption = 'auto'): 'cpu' | 'cuda' {
+  if (device !== 'auto' && device !== 'cpu' && device !== 'cuda') throw new Error(`device must be 'auto', 'cpu' or 'cuda', got ${JSON.stringify(device)}`);
+  const cuda = native().version().cuda;
+  if (device === 'cuda' && !cuda) throw new Error("device 'cuda' requested, but this build of radbert-native or this machine has no CUDA (use 'cpu' or 'auto')");
+  return device === 'auto' ? (cuda ? 'cuda' : 'cpu') : device;
+}
+
+function readLabelNames(file: string): Record<string, string> {
+  try {
+    const v = JSON.parse(fs.readFileSync(file, 'utf8'));
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('must be an object {"CUI": "name"}');
+    return v as Record<string, string>;
+  } catch (err) {
+    throw new FileError(file, (err as Error).message);
+  }
+}
+
+/** A ModernBERT model with its tokenizer and labels, living in native memory until close(). */
+export class Classifier {
+  /** Label names in output order (config.json's id2label). */
+  readonly labels: string[];
+  /** CUI → readable name, from label_names.json when the folder has one. */
+  labelNames: Record<string, string>;
+  private nativeModel: NativeModel | null;
+  private readonly batchSize: number;
+
+  constructor(
+    model: NativeModel,
+    /** The config.json object. */
+    readonly config: HFConfig,
+    /** What the native model was built from. */
+    readonly nativeConfig: NativeConfig,
+    /** The tokenizer. */
+    readonly tokenizer: TextTokenizer,
+    /** 'cpu' or 'cuda'. */
+    readonly device: 'cpu' | 'cuda',
+    /** Inputs are truncated to this many tokens. */
+    readonly maxLength: number,
+    options: { labelNames?: Record<string, string>; batchSize?: number } = {},
+  ) {
+    this.nativeModel = model;
+    this.labels = labelsOf(config) ?? Array.from({ length: nativeConfig.numLabels }, (_, i) => `LABEL_${i}`);
+    this.labelNames = options.labelNames ?? {};
+    this.batchSize = options.batchSize ?? 64;
+  }
+
+  /** The native model (for training steps and weight I/O); throws once closed. */
+  get model(): NativeModel {
+    if (!this.nativeModel) throw new Error('radbert-native: this Classifier was closed');
+    return this.nativeModel;
+  }
+
+  /** Token ids of each text, with special tokens, truncated to maxLength. */
+  encode(texts: string[]): number[][] {
+    return this.tokenizer.encodeBatch(texts, this.maxLength);
+  }
+
+  /** Raw logits, one Float32Array row per input (texts, or token-id sequences used as they are). */
+  async logits(input: string[] | number[][]): Promise<Float32Array[]> {
+    const model = this.model;
+    if (this.nativeConfig.architecture !== 'ModernBertForSequenceClassification')
+      throw new Error(`logits(): this is a ${this.nativeConfig.architecture}, not a sequence classifier`);
+    const seqs = input.length && typeof input[0] === 'string' ? this.encode(input as string[]) : (input as number[][]);
+    const k = this.nativeConfig.numLabels;
+    const rows: Float32Array[] = [];
+    for (let start = 0; start < seqs.length; start += this.batchSize) {
+      const batch = packBatch(seqs.slice(start, start + this.batchSize));
+      const out = await model.forward(batch.ids, batch.cuSeqlens);
+      for (let i = 0; i * k < out.length; i++) rows.push(out.slice(i * k, (i + 1) * k));
+    }
+    return rows;
+  }
+
+  /** Predict the labels of one text or of many. */
+  predict(text: string, options?: PredictOptions): Promise<Prediction>;
+  predict(texts: string[], options?: PredictOptions): Promise<Prediction[]>;
+  async predict(input: string | string[], options: PredictOptions = {}): Promise<Prediction | Prediction[]> {
+    const threshold = options.threshold ?? 0.5;
+    if (typeof threshold !== 'number' || Number.isNaN(threshold)) throw new Error('predict: threshold must be a number');
+    const texts = typeof input === 'string' ? [input] : input;
+    if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) throw new TypeError('predict: expected a string or an array of strings');
+    if (texts.length === 0) return [];
+    const rows = await this.logits(texts);
+    const preds = rows.map((r) => toPrediction(this.labels, r, threshold));
+    return typeof input === 'string' ? preds[0] : preds;
+  }
+
+  /** "Readable name (CUI)" when a name is known, else the CUI itself. */
+  labelName(label: string): string {
+    const name = this.labelNames[label];
+    return name ? `${name} (${label})` : label;
+  }
+
+  /** Save as a Hugging Face folder (config.json, model.safetensors, tokenizer files, label_names.json if any). */
+  async save(dir: string): Promise<void> {
+    await saveModelFolder(dir, {
+      config: this.config,
+      model: this.model,
+      tokenizerFrom: this.tokenizer.source,
+      labelNames: Object.keys(this.labelNames).length ? this.labelNames : undefined,
+    });
+  }
+
+  /** Free native memory now; later calls throw. */
+  close(): void {
+    if (this.nativeModel) this.nativeModel.free();
+    this.nativeModel = null;
+  }
+}
+
+function maxLengthFor(options: LoadOptions, tok: TextTokenizer, config: HFConfig): number {
+  if (options.maxLength !== undefined) {
+    if (!Number.isInteger(options.maxLength) || options.maxLength < 3) throw new Error(`maxLength must be an integer >= 3, got ${options.maxLength}`);
+    return options.maxLength;
+  }
+  const mpe = typeof config.max_position_embeddings === 'number' ? config.max_position_embeddings : 8192;
+  return Math.min(tok.modelMaxLength ?? mpe, mpe);
+}
+
+/** Load a Hugging Face ModernBERT folder (config.json, model.safetensors or shards, tokenizer.json). */
+export async function load(dir: string, options: LoadOptions = {}): Promise<Classifier> {
+  const folder = resolveModelFolder(dir);
+  const nativeConfig = toNativeConfig(folder.config, folder.configFile);
+  const tokSource = options.tokenizer ?? folder.tokenizerFile;
+  if (!tokSource) throw new FileError(dir, 'no tokenizer.json in the model folder (pass options.tokenizer)');
+  const tokenizer = loadTokenizer(tokSource);
+  const device = resolveDevice(options.device);
+  const addon = native();
+  if (options.threads) addon.setNumThreads(options.threads);
+  const model = await addon.createModel(nativeConfig, { device, seed: 0, init: false });
+  try {
+    const report = await model.loadWeights(folder.weightFiles);
+    if (report.missing.length) {
+      throw new FileError(
+        folder.weightFiles.length === 1 ? folder.weightFiles[0] : path.join(dir, 'model.safetensors.index.json'),
+        `${report.missing.length} tensor(s) of ${nativeConfig.architecture} are missing, e.g. "${report.missing.slice(0, 3).join('", "')}"`,
+      );
+    }
+  } catch (err) {
+    model.free();
+    throw err;
+  }
+  const labelNames = folder.labelNamesFile ? readLabelNames(folder.labelNamesFile) : undefined;
+  return new Classifier(model, folder.config, nativeConfig, tokenizer, device, maxLengthFor(options, tokenizer, folder.config), {
+    labelNames,
+    batchSize: options.batchSize,
+  });
+}
+
+/** A freshly initialised classifier (Hugging Face's initialisation) for an HF config object and a tokenizer. */
+export async function createClassifier(
+  config: HFConfig,
+  options: LoadOptions & { tokenizer: string; seed?: number },
+): Promise<Classifier> {
+  const nativeConfig = toNativeConfig(config);
+  const tokenizer = loadTokenizer(options.tokenizer);
+  const device = resolveDevice(options.device);
+  const model = await native().createModel(nativeConfig, { device, seed: options.seed ?? 42, init: true });
+  return new Classifier(model, config, nativeConfig, tokenizer, device, maxLengthFor(options, tokenizer, config), { batchSize: options.batchSize });
+}

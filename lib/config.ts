@@ -1,0 +1,294 @@
+/**
+ * Hugging Face ModernBERT config.json: read, validate, resolve to the native model's description, and write.
+ * Defaults are transformers 5.17's ModernBertConfig; both the 4.x keys (global_attn_every_n_layers,
+ * global_rope_theta, local_rope_theta) and the 5.x keys (layer_types, rope_parameters) are understood.
+ */
+import * as fs from 'node:fs';
+import { FileError } from './errors';
+import type { Architecture, NativeConfig } from './native';
+
+/** A config.json object as Hugging Face writes it (only the keys we use are typed). */
+export type HFConfig = Record<string, unknown>;
+
+/** transformers 5.17 ModernBertConfig defaults. */
+export const MODERNBERT_DEFAULTS = {
+  vocab_size: 50368,
+  hidden_size: 768,
+  intermediate_size: 1152,
+  num_hidden_layers: 22,
+  num_attention_heads: 12,
+  hidden_activation: 'gelu',
+  max_position_embeddings: 8192,
+  initializer_range: 0.02,
+  initializer_cutoff_factor: 2.0,
+  norm_eps: 1e-5,
+  norm_bias: false,
+  pad_token_id: 50283,
+  eos_token_id: 50282,
+  bos_token_id: 50281,
+  cls_token_id: 50281,
+  sep_token_id: 50282,
+  attention_bias: false,
+  attention_dropout: 0.0,
+  local_attention: 128,
+  embedding_dropout: 0.0,
+  mlp_bias: false,
+  mlp_dropout: 0.0,
+  decoder_bias: true,
+  classifier_pooling: 'cls',
+  classifier_dropout: 0.0,
+  classifier_bias: false,
+  classifier_activation: 'gelu',
+  deterministic_flash_attn: false,
+  sparse_prediction: false,
+  sparse_pred_ignore_index: -100,
+  tie_word_embeddings: true,
+  global_attn_every_n_layers: 3,
+  global_rope_theta: 160000.0,
+  local_rope_theta: 10000.0,
+} as const;
+
+const ARCHITECTURES: Architecture[] = ['ModernBertForSequenceClassification', 'ModernBertForMaskedLM', 'ModernBertModel'];
+
+/** Read and parse a config.json; errors name the file. */
+export function readConfigFile(file: string): HFConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new FileError(file, e.code === 'ENOENT' ? 'not found (a Hugging Face model folder needs config.json)' : e.message);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new FileError(file, `malformed JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new FileError(file, 'must hold a JSON object');
+  return parsed as HFConfig;
+}
+
+/** Typed access to config keys with HF defaults; every error names the file and the key. */
+class Reader {
+  constructor(
+    private readonly cfg: HFConfig,
+    private readonly file: string,
+  ) {}
+  private raw(key: string): unknown {
+    const v = this.cfg[key];
+    return v === undefined || v === null ? (MODERNBERT_DEFAULTS as Record<string, unknown>)[key] : v;
+  }
+  fail(key: string, what: string, got: unknown): never {
+    throw new FileError(this.file, `must be ${what}, got ${JSON.stringify(got)}`, key);
+  }
+  int(key: string, min = 1): number {
+    const v = this.raw(key);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) this.fail(key, min > 0 ? 'a positive integer' : `an integer >= ${min}`, v);
+    return v;
+  }
+  num(key: string, min = 0): number {
+    const v = this.raw(key);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min) this.fail(key, `a number >= ${min}`, v);
+    return v;
+  }
+  prob(key: string): number {
+    const v = this.num(key);
+    if (v >= 1) this.fail(key, 'a probability in [0, 1)', v);
+    return v;
+  }
+  bool(key: string): boolean {
+    const v = this.raw(key);
+    if (typeof v !== 'boolean') this.fail(key, 'true or false', v);
+    return v;
+  }
+  str(key: string, allowed?: readonly string[]): string {
+    const v = this.raw(key);
+    if (typeof v !== 'string' || (allowed && !allowed.includes(v))) this.fail(key, allowed ? `one of ${allowed.map((a) => `"${a}"`).join(', ')}` : 'a string', v);
+    return v;
+  }
+  has(key: string): boolean {
+    return this.cfg[key] !== undefined && this.cfg[key] !== null;
+  }
+  get(key: string): unknown {
+    return this.cfg[key];
+  }
+}
+
+const ACTIVATIONS = ['gelu', 'gelu_pytorch_tanh', 'gelu_python_tanh', 'gelu_new', 'relu', 'silu', 'swish'] as const;
+
+/** Labels in index order from id2label (keys "0".."n-1"), or undefined when the config has none. */
+export function labelsOf(cfg: HFConfig, file = 'config.json'): string[] | undefined {
+  const id2label = cfg.id2label;
+  if (id2label === undefined || id2label === null) return undefined;
+  if (typeof id2label !== 'object' || Array.isArray(id2label)) throw new FileError(file, 'must be an object {"0": "label", ...}', 'id2label');
+  const entries = Object.entries(id2label as Record<string, unknown>);
+  const labels: string[] = new Array(entries.length);
+  for (const [k, v] of entries) {
+    const i = Number(k);
+    if (!Number.isInteger(i) || i < 0 || i >= entries.length || labels[i] !== undefined)
+      throw new FileError(file, `keys must be the indices 0..${entries.length - 1}, got "${k}"`, 'id2label');
+    labels[i] = String(v);
+  }
+  return labels;
+}
+
+/** Resolve an HF config object to the native model description (validating every key used). */
+export function toNativeConfig(cfg: HFConfig, file = 'config.json'): NativeConfig {
+  const r = new Reader(cfg, file);
+  if (cfg.model_type !== undefined && cfg.model_type !== 'modernbert')
+    throw new FileError(file, `unsupported model_type ${JSON.stringify(cfg.model_type)} (radbert-native runs ModernBERT: "modernbert")`, 'model_type');
+  const archs = cfg.architectures as unknown[] | undefined | null;
+  let architecture: Architecture = 'ModernBertForSequenceClassification';
+  if (archs !== undefined && archs !== null) {
+    if (!Array.isArray(archs) || archs.length === 0 || typeof archs[0] !== 'string') r.fail('architectures', 'a list of class names', archs);
+    if (!ARCHITECTURES.includes(archs[0] as Architecture))
+      throw new FileError(file, `unsupported architecture ${JSON.stringify(archs[0])} (supported: ${ARCHITECTURES.join(', ')})`, 'architectures');
+    architecture = archs[0] as Architecture;
+  }
+  const hiddenSize = r.int('hidden_size');
+  const numAttentionHeads = r.int('num_attention_heads');
+  if (hiddenSize % numAttentionHeads !== 0)
+    throw new FileError(file, `hidden_size ${hiddenSize} is not a multiple of num_attention_heads ${numAttentionHeads}`, 'num_attention_heads');
+  const numHiddenLayers = r.int('num_hidden_layers');
+
+  let globalLayers: boolean[];
+  if (r.has('layer_types')) {
+    const lt = r.get('layer_types');
+    if (!Array.isArray(lt) || lt.length !== numHiddenLayers || lt.some((t) => t !== 'full_attention' && t !== 'sliding_attention'))
+      r.fail('layer_types', `a list of ${numHiddenLayers} "full_attention"/"sliding_attention" entries`, lt);
+    globalLayers = (lt as string[]).map((t) => t === 'full_attention');
+  } else {
+    const every = r.int('global_attn_every_n_layers');
+    globalLayers = Array.from({ length: numHiddenLayers }, (_, i) => i % every === 0);
+  }
+
+  const theta = (kind: 'full_attention' | 'sliding_attention', legacyKey: 'global_rope_theta' | 'local_rope_theta'): number => {
+    const rp = cfg.rope_parameters as Record<string, Record<string, unknown> | undefined> | undefined | null;
+    const p = rp && typeof rp === 'object' ? rp[kind] : undefined;
+    if (p && typeof p === 'object') {
+      const type = p.rope_type ?? p.type ?? 'default';
+      if (type !== 'default') throw new FileError(file, `rope_type ${JSON.stringify(type)} is not supported (only "default")`, `rope_parameters.${kind}`);
+      const t = p.rope_theta;
+      if (t !== undefined) {
+        if (typeof t !== 'number' || !(t > 0)) r.fail(`rope_parameters.${kind}.rope_theta`, 'a positive number', t);
+        return t as number;
+      }
+    }
+    if (cfg.rope_scaling !== undefined && cfg.rope_scaling !== null)
+      throw new FileError(file, 'rope scaling is not supported', 'rope_scaling');
+    return r.num(legacyKey, Number.MIN_VALUE);
+  };
+
+  const labels = labelsOf(cfg, file);
+  let numLabels = labels?.length ?? (r.has('num_labels') ? r.int('num_labels') : 2);
+  if (labels && r.has('num_labels') && r.int('num_labels') !== labels.length)
+    throw new FileError(file, `num_labels ${String(cfg.num_labels)} disagrees with id2label's ${labels.length} entries`, 'num_labels');
+  if (architecture !== 'ModernBertForSequenceClassification') numLabels = Math.max(numLabels, 1);
+
+  const padTokenId = cfg.pad_token_id === null ? -1 : r.int('pad_token_id', 0);
+  return {
+    architecture,
+    vocabSize: r.int('vocab_size'),
+    hiddenSize,
+    intermediateSize: r.int('intermediate_size'),
+    numHiddenLayers,
+    numAttentionHeads,
+    globalLayers,
+    localAttention: r.int('local_attention', 0),
+    globalRopeTheta: theta('full_attention', 'global_rope_theta'),
+    localRopeTheta: theta('sliding_attention', 'local_rope_theta'),
+    hiddenActivation: r.str('hidden_activation', ACTIVATIONS),
+    classifierActivation: r.str('classifier_activation', ACTIVATIONS),
+    normEps: r.num('norm_eps', Number.MIN_VALUE),
+    normBias: r.bool('norm_bias'),
+    attentionBias: r.bool('attention_bias'),
+    mlpBias: r.bool('mlp_bias'),
+    classifierBias: r.bool('classifier_bias'),
+    decoderBias: r.bool('decoder_bias'),
+    embeddingDropout: r.prob('embedding_dropout'),
+    attentionDropout: r.prob('attention_dropout'),
+    mlpDropout: r.prob('mlp_dropout'),
+    classifierDropout: r.prob('classifier_dropout'),
+    classifierPooling: r.str('classifier_pooling', ['cls', 'mean']) as 'cls' | 'mean',
+    numLabels,
+    padTokenId,
+    initializerRange: r.num('initializer_range'),
+    initializerCutoffFactor: cfg.initializer_cutoff_factor === null ? 3 : r.num('initializer_cutoff_factor'),
+    tieWordEmbeddings: r.bool('tie_word_embeddings'),
+  };
+}
+
+/** Configs of the presets `--init tiny|small|base|large` (base and large: answerdotai's ModernBERT configs). */
+export function presetConfig(name: 'tiny' | 'small' | 'base' | 'large'): HFConfig {
+  const base: HFConfig = {
+    architectures: ['ModernBertForMaskedLM'],
+    model_type: 'modernbert',
+    ...MODERNBERT_DEFAULTS,
+  };
+  switch (name) {
+    case 'tiny':
+      return { ...base, hidden_size: 128, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 192 };
+    case 'small':
+      return { ...base, hidden_size: 384, num_hidden_layers: 6, num_attention_heads: 6, intermediate_size: 576 };
+    case 'base':
+      return { ...base };
+    case 'large':
+      return { ...base, hidden_size: 1024, num_hidden_layers: 28, num_attention_heads: 16, intermediate_size: 2624 };
+    default:
+      throw new Error(`unknown preset "${String(name)}" (tiny, small, base, large)`);
+  }
+}
+
+/** A config for multi-label sequence classification over `labels`, keeping the body's keys. */
+export function classifierConfig(body: HFConfig, labels: string[]): HFConfig {
+  const id2label: Record<string, string> = {};
+  const label2id: Record<string, number> = {};
+  labels.forEach((l, i) => {
+    id2label[String(i)] = l;
+    label2id[l] = i;
+  });
+  const out: HFConfig = { ...body, architectures: ['ModernBertForSequenceClassification'], problem_type: 'multi_label_classification', id2label, label2id };
+  delete out.num_labels;
+  return out;
+}
+
+/**
+ * The config.json we write: 5.x keys (layer_types, rope_parameters) plus the 4.x ones where they can express the same
+ * model, so transformers 4.x and 5.x both load it.
+ */
+export function toHFConfigJson(cfg: HFConfig, file = 'config.json'): HFConfig {
+  const n = toNativeConfig(cfg, file);
+  const out: HFConfig = { ...MODERNBERT_DEFAULTS, ...cfg, model_type: 'modernbert', architectures: [n.architecture] };
+  out.layer_types = n.globalLayers.map((g) => (g ? 'full_attention' : 'sliding_attention'));
+  out.rope_parameters = {
+    full_attention: { rope_theta: n.globalRopeTheta, rope_type: 'default' },
+    sliding_attention: { rope_theta: n.localRopeTheta, rope_type: 'default' },
+  };
+  const every = n.globalLayers.findIndex((g, i) => i > 0 && g);
+  const period = every > 0 ? every : n.numHiddenLayers;
+  if (n.globalLayers.every((g, i) => g === (i % period === 0))) out.global_attn_every_n_layers = period;
+  else delete out.global_attn_every_n_layers;
+  out.global_rope_theta = n.globalRopeTheta;
+  out.local_rope_theta = n.localRopeTheta;
+  out.dtype = 'float32';
+  out.transformers_version = out.transformers_version ?? '5.17.0';
+  return out;
+}
+
+/** Keys transformers' strict config dataclass types as float: written with a decimal point (2 → 2.0). */
+const FLOAT_KEYS = new Set([
+  'initializer_range', 'initializer_cutoff_factor', 'norm_eps', 'attention_dropout', 'embedding_dropout', 'mlp_dropout',
+  'classifier_dropout', 'rope_theta', 'global_rope_theta', 'local_rope_theta',
+]);
+
+/** JSON text of a config the way Python's json writes it: float keys keep their ".0" so strict loaders accept them. */
+export function stringifyConfig(cfg: HFConfig): string {
+  const mark = '\u0000float:';
+  const text = JSON.stringify(
+    cfg,
+    (key, value) => (FLOAT_KEYS.has(key) && typeof value === 'number' && Number.isFinite(value) ? `${mark}${Number.isInteger(value) ? value.toFixed(1) : String(value)}` : value),
+    2,
+  );
+  return text.replace(/"\\u0000float:([^"]+)"/g, '$1') + '\n';
+}

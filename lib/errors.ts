@@ -1,0 +1,13 @@
+/** Errors that name what caused them (a file, a key, a row, a flag). */
+
+/** An error about one file, optionally one key inside it. The message starts with the file path. */
+export class FileError extends Error {
+  constructor(
+    readonly file: string,
+    message: string,
+    readonly key?: string,
+  ) {
+    super(`${file}: ${key !== undefined ? `key "${key}": ` : ''}${message}`);
+    this.name = 'FileError';
+  }
+}

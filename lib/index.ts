@@ -1,0 +1,56 @@
+/**
+ * radbert-native: ModernBERT multi-label classification on libtorch, with Hugging Face compatible checkpoints.
+ *
+ *   const { load } = require('radbert-native');
+ *   const clf = await load('./ModernRadBERT-cui-classifier');
+ *   await clf.predict('CT of Chest with pneumothorax'); // { labels: [...], probabilities: {...} }
+ */
+import * as path from 'node:path';
+import { load, type Classifier, type LoadOptions, type Prediction, type PredictOptions } from './classifier';
+
+export { load, createClassifier, Classifier, toPrediction, sigmoid, resolveDevice } from './classifier';
+export type { DeviceOption, LoadOptions, Prediction, PredictOptions } from './classifier';
+export { stringifyConfig, toNativeConfig, presetConfig, classifierConfig, toHFConfigJson, readConfigFile, labelsOf, MODERNBERT_DEFAULTS } from './config';
+export type { HFConfig } from './config';
+export { resolveModelFolder, saveModelFolder, shardFiles } from './checkpoint';
+export type { ModelFolder } from './checkpoint';
+export { loadTokenizer, packBatch, TextTokenizer } from './tokenize';
+export type { PackedBatch } from './tokenize';
+export { native } from './native';
+export type { NativeAddon, NativeModel, NativeConfig, StepOptions, StepResult, LoadReport, ModelInfo } from './native';
+export { FileError } from './errors';
+
+/** Folder used by predict() when neither options.model nor RADBERT_MODEL names one. */
+export const DEFAULT_MODEL_DIR = 'ModernRadBERT-cui-classifier';
+
+const cache = new Map<string, Promise<Classifier>>();
+
+/** Which model predict() uses: options.model, else env RADBERT_MODEL, else ./ModernRadBERT-cui-classifier. */
+export function defaultModelPath(model?: string): string {
+  return path.resolve(model ?? process.env.RADBERT_MODEL ?? DEFAULT_MODEL_DIR);
+}
+
+/** Predict with a model loaded once and cached per folder (options.model, RADBERT_MODEL, or the default folder). */
+export async function predict(text: string, options?: PredictOptions & LoadOptions & { model?: string }): Promise<Prediction>;
+export async function predict(texts: string[], options?: PredictOptions & LoadOptions & { model?: string }): Promise<Prediction[]>;
+export async function predict(
+  input: string | string[],
+  options: PredictOptions & LoadOptions & { model?: string } = {},
+): Promise<Prediction | Prediction[]> {
+  const dir = defaultModelPath(options.model);
+  let pending = cache.get(dir);
+  if (!pending) {
+    pending = load(dir, options);
+    cache.set(dir, pending);
+    pending.catch(() => cache.delete(dir));
+  }
+  const clf = await pending;
+  return typeof input === 'string' ? clf.predict(input, options) : clf.predict(input, options);
+}
+
+/** Close and forget the models cached by predict(). */
+export async function unloadAll(): Promise<void> {
+  const all = [...cache.values()];
+  cache.clear();
+  for (const p of all) (await p.catch(() => undefined))?.close();
+}

@@ -1,0 +1,168 @@
+/**
+ * The one place that loads the C++ addon. Everything else imports the typed surface from here.
+ *
+ * Contract of the native layer (native/addon.cpp). All heavy calls run on a worker thread and return a
+ * Promise; calls on one model are serialised by the model itself, so concurrent calls queue rather than race.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** Architecture heads the native model knows. */
+export type Architecture = 'ModernBertForSequenceClassification' | 'ModernBertForMaskedLM' | 'ModernBertModel';
+
+/** A fully resolved model description, made by config.ts from a Hugging Face config.json. */
+export interface NativeConfig {
+  architecture: Architecture;
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numHiddenLayers: number;
+  numAttentionHeads: number;
+  /** One entry per layer: true = global (full) attention, false = local sliding-window attention. */
+  globalLayers: boolean[];
+  /** The WHOLE local window: a token sees ±floor(localAttention/2) neighbours. */
+  localAttention: number;
+  globalRopeTheta: number;
+  localRopeTheta: number;
+  hiddenActivation: string;
+  classifierActivation: string;
+  normEps: number;
+  normBias: boolean;
+  attentionBias: boolean;
+  mlpBias: boolean;
+  classifierBias: boolean;
+  decoderBias: boolean;
+  embeddingDropout: number;
+  attentionDropout: number;
+  mlpDropout: number;
+  classifierDropout: number;
+  classifierPooling: 'cls' | 'mean';
+  /** Number of classifier outputs (ModernBertForSequenceClassification); ignored otherwise. */
+  numLabels: number;
+  padTokenId: number;
+  initializerRange: number;
+  initializerCutoffFactor: number;
+  tieWordEmbeddings: boolean;
+}
+
+/** Options for creating a model. */
+export interface CreateOptions {
+  /** 'cpu' or 'cuda' (already resolved from 'auto' by the caller). */
+  device: 'cpu' | 'cuda';
+  /** Seed of the model's generator, used for initialisation and dropout. */
+  seed: number;
+  /** true: Hugging Face's initialisation (truncated normal etc.); false: leave uninitialised (weights to be loaded). */
+  init: boolean;
+}
+
+/** Result of loading safetensors files into a model. */
+export interface LoadReport {
+  /** Parameter keys that were found and copied. */
+  loaded: string[];
+  /** Parameter keys of the model not present in any file (left as they were). */
+  missing: string[];
+  /** Keys in the files that the model does not have (ignored). */
+  unexpected: string[];
+}
+
+/** Hyper-parameters of one training step (AdamW as torch.optim.AdamW, clipping as HF Trainer). */
+export interface StepOptions {
+  lr: number;
+  beta1?: number; // 0.9
+  beta2?: number; // 0.999
+  eps?: number; // 1e-8
+  weightDecay?: number; // 0
+  /** Clip the global L2 norm of the gradients to this; 0 or undefined-with-Infinity disables. Default 1.0. */
+  maxGradNorm?: number;
+  /** false: compute loss and gradients only (gradients stay readable through saveWeights({what:'grads'})). Default true. */
+  update?: boolean;
+  /** Reseed the dropout generator before this step (makes resumed runs reproduce dropout masks). */
+  seed?: number;
+}
+
+/** What one training step reports. */
+export interface StepResult {
+  /** Mean BCEWithLogits loss of the batch (before the update). */
+  loss: number;
+  /** Global L2 norm of the gradients before clipping (what HF Trainer logs as grad_norm). */
+  gradNorm: number;
+}
+
+/** Facts about a model instance. */
+export interface ModelInfo {
+  device: string;
+  architecture: Architecture;
+  /** Parameter names in Hugging Face's key naming, with shapes. */
+  parameters: Array<{ name: string; shape: number[] }>;
+  numParameters: number;
+}
+
+/** A model living in native memory. */
+export interface NativeModel {
+  /** Copy tensors from safetensors files (f32, f16, bf16; converted to the model's dtype). Shapes must match. */
+  loadWeights(files: string[]): Promise<LoadReport>;
+  /** Write the parameters (or their current gradients) to one safetensors file with HF key names, f32. */
+  saveWeights(file: string, options?: { what?: 'params' | 'grads'; metadata?: Record<string, string> }): Promise<void>;
+  /**
+   * Eval-mode forward on a packed batch: ids holds the real tokens of every sequence back to back, cuSeqlens the
+   * offsets [0, len0, len0+len1, ...]. Returns logits row-major: [batch, numLabels] for sequence classification,
+   * [tokens, vocabSize] for masked LM, [tokens, hidden] (last hidden state) for the bare model.
+   */
+  forward(ids: Int32Array, cuSeqlens: Int32Array): Promise<Float32Array>;
+  /** Train-mode forward + BCEWithLogits (mean) against targets [batch, numLabels] + backward (+ clip + AdamW). */
+  trainStep(ids: Int32Array, cuSeqlens: Int32Array, targets: Float32Array, options: StepOptions): Promise<StepResult>;
+  /** Save AdamW's moments and step count (safetensors: exp_avg.<key>, exp_avg_sq.<key>; metadata step). */
+  saveOptimizer(file: string): Promise<void>;
+  /** Restore what saveOptimizer wrote. */
+  loadOptimizer(file: string): Promise<void>;
+  /** Names, shapes, device. */
+  info(): ModelInfo;
+  /** Free native memory now; later calls throw. */
+  free(): void;
+}
+
+/** The addon's exports. */
+export interface NativeAddon {
+  /** libtorch version, whether CUDA is usable, intra-op threads. */
+  version(): { torch: string; cuda: boolean; threads: number };
+  /** Set libtorch's intra-op thread count. */
+  setNumThreads(n: number): void;
+  /** Build a model from a resolved config (optionally with HF's initialisation). */
+  createModel(config: NativeConfig, options: CreateOptions): Promise<NativeModel>;
+}
+
+let cached: NativeAddon | undefined;
+
+/** Candidate locations of the compiled addon, in search order. */
+export function addonCandidates(): string[] {
+  const root = path.resolve(__dirname, '..');
+  const list: string[] = [];
+  if (process.env.RADBERT_NATIVE_ADDON) list.push(path.resolve(process.env.RADBERT_NATIVE_ADDON));
+  list.push(path.join(root, 'build', 'Release', 'radbert_native.node'));
+  list.push(path.join(root, 'build', 'Debug', 'radbert_native.node'));
+  return list;
+}
+
+/** Load (once) and return the native addon, or throw an Error that says how to build it. */
+export function native(): NativeAddon {
+  if (cached) return cached;
+  const tried: string[] = [];
+  for (const file of addonCandidates()) {
+    if (!fs.existsSync(file)) {
+      tried.push(`${file} (not found)`);
+      continue;
+    }
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      cached = require(file) as NativeAddon;
+      return cached;
+    } catch (err) {
+      tried.push(`${file} (${(err as Error).message})`);
+    }
+  }
+  throw new Error(
+    'radbert-native: the native addon could not be loaded.\n  tried:\n    ' +
+      tried.join('\n    ') +
+      '\n  Build it with `npm run build` (see README: "How libtorch is found"), or set RADBERT_NATIVE_ADDON to a built radbert_native.node.',
+  );
+}

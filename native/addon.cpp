@@ -1,0 +1,549 @@
+// The N-API surface of radbert-native: a handful of functions, every heavy one on a worker thread returning a Promise.
+// Errors from libtorch (c10::Error) and the C++ library (std::exception) become rejected Promises or JS exceptions:
+// the Node process never aborts from native code.
+#include <napi.h>
+#include <torch/torch.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "modernbert.h"
+#include "optim.h"
+#include "safetensors.h"
+
+namespace {
+
+using radbert::NamedTensors;
+
+std::string describe(const std::exception& e) {
+  if (auto c10e = dynamic_cast<const c10::Error*>(&e)) return std::string("libtorch: ") + c10e->what_without_backtrace();
+  return e.what();
+}
+
+// Runs `exec` on a worker thread and settles a Promise with `done(env)` (on the JS thread) or with the error.
+class Task : public Napi::AsyncWorker {
+ public:
+  using Exec = std::function<void()>;
+  using Done = std::function<Napi::Value(Napi::Env)>;
+  Task(Napi::Env env, Exec exec, Done done)
+      : Napi::AsyncWorker(env, "radbert-native"), deferred_(Napi::Promise::Deferred::New(env)),
+        exec_(std::move(exec)), done_(std::move(done)) {}
+  static Napi::Promise Run(Napi::Env env, Exec exec, Done done) {
+    auto* t = new Task(env, std::move(exec), std::move(done));
+    auto p = t->deferred_.Promise();
+    t->Queue();
+    return p;
+  }
+  void Execute() override {
+    try {
+      exec_();
+    } catch (const std::exception& e) {
+      SetError(describe(e));
+    } catch (...) {
+      SetError("radbert-native: unknown native error");
+    }
+  }
+  void OnOK() override {
+    try {
+      deferred_.Resolve(done_(Env()));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    } catch (const std::exception& e) {
+      deferred_.Reject(Napi::Error::New(Env(), describe(e)).Value());
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Exec exec_;
+  Done done_;
+};
+
+// Everything a model handle owns. Calls lock `mu`, so one forward/step runs at a time per model.
+struct ModelState {
+  std::mutex mu;
+  radbert::ModernBert module{nullptr};
+  torch::Device device{torch::kCPU};
+  at::Generator gen;
+  radbert::AdamWState optim;
+  NamedTensors params;  // Hugging Face key names
+  std::map<std::string, torch::Tensor> by_name;
+};
+
+// HF key names: the task models keep the body under "model."; a bare ModernBertModel has no prefix.
+NamedTensors hf_parameters(radbert::ModernBert& m) {
+  NamedTensors out;
+  const bool bare = m->config.architecture == "ModernBertModel";
+  for (const auto& item : m->named_parameters(true)) {
+    std::string key = item.key();
+    if (bare && key.rfind("model.", 0) == 0) key = key.substr(6);
+    out.emplace_back(key, item.value());
+  }
+  return out;
+}
+
+std::string shape_str(c10::IntArrayRef s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+// ---- argument helpers (JS thread) ----------------------------------------------------------------------------
+[[noreturn]] void type_error(Napi::Env env, const std::string& msg) { throw Napi::TypeError::New(env, msg); }
+
+double num(const Napi::Object& o, const char* key, const std::string& ctx) {
+  auto v = o.Get(key);
+  if (!v.IsNumber()) type_error(o.Env(), ctx + "." + key + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+double num_or(const Napi::Object& o, const char* key, double def, const std::string& ctx) {
+  auto v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return def;
+  if (!v.IsNumber()) type_error(o.Env(), ctx + "." + key + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+int64_t integer(const Napi::Object& o, const char* key, const std::string& ctx) {
+  double d = num(o, key, ctx);
+  if (d != static_cast<double>(static_cast<int64_t>(d))) type_error(o.Env(), ctx + "." + key + " must be an integer");
+  return static_cast<int64_t>(d);
+}
+bool boolean(const Napi::Object& o, const char* key, const std::string& ctx) {
+  auto v = o.Get(key);
+  if (!v.IsBoolean()) type_error(o.Env(), ctx + "." + key + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+std::string str(const Napi::Object& o, const char* key, const std::string& ctx) {
+  auto v = o.Get(key);
+  if (!v.IsString()) type_error(o.Env(), ctx + "." + key + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+Napi::Object object_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what) {
+  if (info.Length() <= i || !info[i].IsObject()) type_error(info.Env(), what + " must be an object");
+  return info[i].As<Napi::Object>();
+}
+std::string string_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what) {
+  if (info.Length() <= i || !info[i].IsString()) type_error(info.Env(), what + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+template <typename T, napi_typedarray_type Kind>
+std::vector<T> typed_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what) {
+  if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != Kind)
+    type_error(info.Env(), what);
+  auto arr = info[i].As<Napi::TypedArrayOf<T>>();
+  return std::vector<T>(arr.Data(), arr.Data() + arr.ElementLength());
+}
+
+radbert::Config parse_config(const Napi::Object& o) {
+  const std::string ctx = "config";
+  radbert::Config c;
+  c.architecture = str(o, "architecture", ctx);
+  c.vocab_size = integer(o, "vocabSize", ctx);
+  c.hidden_size = integer(o, "hiddenSize", ctx);
+  c.intermediate_size = integer(o, "intermediateSize", ctx);
+  c.num_hidden_layers = integer(o, "numHiddenLayers", ctx);
+  c.num_attention_heads = integer(o, "numAttentionHeads", ctx);
+  auto gl = o.Get("globalLayers");
+  if (!gl.IsArray()) type_error(o.Env(), "config.globalLayers must be an array of booleans");
+  auto arr = gl.As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    auto v = arr.Get(i);
+    if (!v.IsBoolean()) type_error(o.Env(), "config.globalLayers[" + std::to_string(i) + "] must be a boolean");
+    c.global_layers.push_back(v.As<Napi::Boolean>().Value());
+  }
+  c.local_attention = integer(o, "localAttention", ctx);
+  c.global_rope_theta = num(o, "globalRopeTheta", ctx);
+  c.local_rope_theta = num(o, "localRopeTheta", ctx);
+  c.hidden_activation = str(o, "hiddenActivation", ctx);
+  c.classifier_activation = str(o, "classifierActivation", ctx);
+  c.norm_eps = num(o, "normEps", ctx);
+  c.norm_bias = boolean(o, "normBias", ctx);
+  c.attention_bias = boolean(o, "attentionBias", ctx);
+  c.mlp_bias = boolean(o, "mlpBias", ctx);
+  c.classifier_bias = boolean(o, "classifierBias", ctx);
+  c.decoder_bias = boolean(o, "decoderBias", ctx);
+  c.embedding_dropout = num(o, "embeddingDropout", ctx);
+  c.attention_dropout = num(o, "attentionDropout", ctx);
+  c.mlp_dropout = num(o, "mlpDropout", ctx);
+  c.classifier_dropout = num(o, "classifierDropout", ctx);
+  c.classifier_pooling = str(o, "classifierPooling", ctx);
+  c.num_labels = integer(o, "numLabels", ctx);
+  c.pad_token_id = integer(o, "padTokenId", ctx);
+  c.initializer_range = num(o, "initializerRange", ctx);
+  c.initializer_cutoff_factor = num(o, "initializerCutoffFactor", ctx);
+  c.tie_word_embeddings = boolean(o, "tieWordEmbeddings", ctx);
+  return c;
+}
+
+Napi::Array string_array(Napi::Env env, const std::vector<std::string>& v) {
+  auto a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); ++i) a.Set(static_cast<uint32_t>(i), v[i]);
+  return a;
+}
+
+Napi::Float32Array to_float32_array(Napi::Env env, const std::vector<float>& v) {
+  auto a = Napi::Float32Array::New(env, v.size());
+  std::memcpy(a.Data(), v.data(), v.size() * sizeof(float));
+  return a;
+}
+
+std::map<std::string, std::string> metadata_arg(const Napi::Object& opts) {
+  std::map<std::string, std::string> md;
+  auto v = opts.Get("metadata");
+  if (v.IsUndefined() || v.IsNull()) return md;
+  if (!v.IsObject()) type_error(opts.Env(), "options.metadata must be an object of strings");
+  auto o = v.As<Napi::Object>();
+  auto keys = o.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    auto k = keys.Get(i).As<Napi::String>().Utf8Value();
+    auto val = o.Get(k);
+    if (!val.IsString()) type_error(opts.Env(), "options.metadata." + k + " must be a string");
+    md[k] = val.As<Napi::String>().Utf8Value();
+  }
+  return md;
+}
+
+// ---- the model handle ----------------------------------------------------------------------------------------
+class Model : public Napi::ObjectWrap<Model> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeModel",
+                       {
+                           InstanceMethod<&Model::LoadWeights>("loadWeights"),
+                           InstanceMethod<&Model::SaveWeights>("saveWeights"),
+                           InstanceMethod<&Model::Forward>("forward"),
+                           InstanceMethod<&Model::TrainStep>("trainStep"),
+                           InstanceMethod<&Model::SaveOptimizer>("saveOptimizer"),
+                           InstanceMethod<&Model::LoadOptimizer>("loadOptimizer"),
+                           InstanceMethod<&Model::Info>("info"),
+                           InstanceMethod<&Model::Free>("free"),
+                       });
+  }
+
+  explicit Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal())
+      type_error(info.Env(), "NativeModel cannot be constructed directly: use createModel()");
+    state_ = *info[0].As<Napi::External<std::shared_ptr<ModelState>>>().Data();
+  }
+
+ private:
+  std::shared_ptr<ModelState> state_;
+
+  std::shared_ptr<ModelState> live(Napi::Env env) {
+    if (!state_) throw Napi::Error::New(env, "radbert-native: this model was freed (close()d); load it again");
+    return state_;
+  }
+
+  Napi::Value LoadWeights(const Napi::CallbackInfo& info) {
+    auto s = live(info.Env());
+    if (info.Length() < 1 || !info[0].IsArray()) type_error(info.Env(), "loadWeights(files): files must be an array of paths");
+    std::vector<std::string> files;
+    auto arr = info[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      if (!arr.Get(i).IsString()) type_error(info.Env(), "loadWeights(files): files must be strings");
+      files.push_back(arr.Get(i).As<Napi::String>().Utf8Value());
+    }
+    auto loaded = std::make_shared<std::vector<std::string>>();
+    auto missing = std::make_shared<std::vector<std::string>>();
+    auto unexpected = std::make_shared<std::vector<std::string>>();
+    return Task::Run(
+        info.Env(),
+        [s, files, loaded, missing, unexpected] {
+          std::lock_guard<std::mutex> lock(s->mu);
+          const auto& cfg = s->module->config;
+          // Pass 1: read every header and check every shape before touching the model (an error changes nothing).
+          struct Plan { size_t file; std::string key, param; };
+          std::vector<radbert::SafetensorsHeader> headers;
+          std::vector<Plan> plan;
+          std::set<std::string> seen;
+          for (size_t f = 0; f < files.size(); ++f) {
+            headers.push_back(radbert::read_header(files[f]));
+            for (const auto& [key, entry] : headers.back().tensors) {
+              std::string target;
+              for (const auto& cand : {key, "model." + key,
+                                       key.rfind("model.", 0) == 0 ? key.substr(6) : std::string()}) {
+                if (!cand.empty() && s->by_name.count(cand)) { target = cand; break; }
+              }
+              if (target.empty()) {
+                const bool tied = key == "decoder.weight" && cfg.architecture == "ModernBertForMaskedLM" && cfg.tie_word_embeddings;
+                if (!tied) unexpected->push_back(key);
+                continue;
+              }
+              const auto& p = s->by_name.at(target);
+              if (c10::IntArrayRef(entry.shape) != p.sizes())
+                throw std::runtime_error(files[f] + ": tensor \"" + key + "\" has shape " + shape_str(entry.shape) +
+                                         " but the model (from config.json) expects " + shape_str(p.sizes()));
+              if (seen.count(target))
+                throw std::runtime_error(files[f] + ": tensor \"" + key + "\" appears in more than one file");
+              seen.insert(target);
+              plan.push_back({f, key, target});
+            }
+          }
+          // Pass 2: read (this validates dtypes) into staging tensors, then copy.
+          std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
+          for (const auto& item : plan) copies.emplace_back(s->by_name.at(item.param), radbert::read_tensor(headers[item.file], item.key));
+          torch::NoGradGuard guard;
+          for (auto& [dst, src] : copies) dst.copy_(src);
+          for (const auto& item : plan) loaded->push_back(item.param);
+          for (const auto& [name, p] : s->params)
+            if (!seen.count(name)) missing->push_back(name);
+        },
+        [loaded, missing, unexpected](Napi::Env env) -> Napi::Value {
+          auto o = Napi::Object::New(env);
+          o.Set("loaded", string_array(env, *loaded));
+          o.Set("missing", string_array(env, *missing));
+          o.Set("unexpected", string_array(env, *unexpected));
+          return o;
+        });
+  }
+
+  Napi::Value SaveWeights(const Napi::CallbackInfo& info) {
+    auto s = live(info.Env());
+    std::string file = string_arg(info, 0, "saveWeights(file): file");
+    std::string what = "params";
+    std::map<std::string, std::string> md{{"format", "pt"}};
+    if (info.Length() > 1 && info[1].IsObject()) {
+      auto opts = info[1].As<Napi::Object>();
+      if (opts.Has("what") && !opts.Get("what").IsUndefined()) what = str(opts, "what", "options");
+      for (auto& [k, v] : metadata_arg(opts)) md[k] = v;
+    }
+    if (what != "params" && what != "grads") type_error(info.Env(), "saveWeights: options.what must be 'params' or 'grads'");
+    return Task::Run(
+        info.Env(),
+        [s, file, what, md] {
+          std::lock_guard<std::mutex> lock(s->mu);
+          NamedTensors out;
+          for (const auto& [name, p] : s->params) {
+            if (what == "params") out.emplace_back(name, p);
+            else out.emplace_back(name, p.grad().defined() ? p.grad() : torch::zeros_like(p));
+          }
+          radbert::write_safetensors(file, out, md);
+        },
+        [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+  }
+
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
+    auto s = live(info.Env());
+    auto ids = typed_arg<int32_t, napi_int32_array>(info, 0, "forward(ids, cuSeqlens): ids must be an Int32Array");
+    auto cu = typed_arg<int32_t, napi_int32_array>(info, 1, "forward(ids, cuSeqlens): cuSeqlens must be an Int32Array");
+    auto out = std::make_shared<std::vector<float>>();
+    return Task::Run(
+        info.Env(),
+        [s, ids = std::move(ids), cu = std::move(cu), out] {
+          std::lock_guard<std::mutex> lock(s->mu);
+          c10::InferenceMode guard;
+          s->module->eval();
+          auto batch = radbert::make_packed(ids, cu, s->module->config.vocab_size, s->device);
+          auto logits = s->module->forward(batch, s->gen).to(torch::kCPU, torch::kFloat).contiguous();
+          out->assign(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
+        },
+        [out](Napi::Env env) -> Napi::Value { return to_float32_array(env, *out); });
+  }
+
+  Napi::Value TrainStep(const Napi::CallbackInfo& info) {
+    auto s = live(info.Env());
+    auto ids = typed_arg<int32_t, napi_int32_array>(info, 0, "trainStep: ids must be an Int32Array");
+    auto cu = typed_arg<int32_t, napi_int32_array>(info, 1, "trainStep: cuSeqlens must be an Int32Array");
+    auto targets = typed_arg<float, napi_float32_array>(info, 2, "trainStep: targets must be a Float32Array");
+    auto o = object_arg(info, 3, "trainStep: options");
+    radbert::StepOptions so;
+    so.lr = num(o, "lr", "options");
+    so.beta1 = num_or(o, "beta1", 0.9, "options");
+    so.beta2 = num_or(o, "beta2", 0.999, "options");
+    so.eps = num_or(o, "eps", 1e-8, "options");
+    so.weight_decay = num_or(o, "weightDecay", 0.0, "options");
+    so.max_grad_norm = num_or(o, "maxGradNorm", 1.0, "options");
+    auto upd = o.Get("update");
+    so.update = upd.IsBoolean() ? upd.As<Napi::Boolean>().Value() : true;
+    auto seed_v = o.Get("seed");
+    const bool has_seed = seed_v.IsNumber();
+    const uint64_t seed = has_seed ? static_cast<uint64_t>(seed_v.As<Napi::Number>().Int64Value()) : 0;
+    auto result = std::make_shared<std::pair<double, double>>();
+    return Task::Run(
+        info.Env(),
+        [s, ids = std::move(ids), cu = std::move(cu), targets = std::move(targets), so, has_seed, seed, result] {
+          std::lock_guard<std::mutex> lock(s->mu);
+          const auto& cfg = s->module->config;
+          if (cfg.architecture != "ModernBertForSequenceClassification")
+            throw std::runtime_error("trainStep: only ModernBertForSequenceClassification models can be trained (this is " +
+                                     cfg.architecture + ")");
+          auto batch = radbert::make_packed(ids, cu, cfg.vocab_size, s->device);
+          const int64_t B = batch.batch();
+          if (static_cast<int64_t>(targets.size()) != B * cfg.num_labels)
+            throw std::invalid_argument("trainStep: targets has " + std::to_string(targets.size()) + " values, expected batch " +
+                                        std::to_string(B) + " x numLabels " + std::to_string(cfg.num_labels));
+          auto y = torch::from_blob(const_cast<float*>(targets.data()), {B, cfg.num_labels}, torch::kFloat).to(s->device).clone();
+          if (has_seed) {
+            s->gen.set_current_seed(seed);
+            torch::manual_seed(seed);
+          }
+          s->module->train();
+          for (auto& [name, p] : s->params) p.mutable_grad() = torch::Tensor();
+          auto logits = s->module->forward(batch, s->gen);
+          auto loss = torch::binary_cross_entropy_with_logits(logits, y);
+          loss.backward();
+          const double norm = radbert::clip_grad_norm(s->params, so.max_grad_norm);
+          if (so.update) radbert::adamw_step(s->params, s->optim, so);
+          *result = {loss.item<double>(), norm};
+        },
+        [result](Napi::Env env) -> Napi::Value {
+          auto o = Napi::Object::New(env);
+          o.Set("loss", result->first);
+          o.Set("gradNorm", result->second);
+          return o;
+        });
+  }
+
+  Napi::Value SaveOptimizer(const Napi::CallbackInfo& info) {
+    auto s = live(info.Env());
+    std::string file = string_arg(info, 0, "saveOptimizer(file): file");
+    return Task::Run(
+        info.Env(),
+        [s, file] {
+          std::lock_guard<std::mutex> lock(s->mu);
+          NamedTensors out;
+          for (const auto& [name, m] : s->optim.moments) {
+            out.emplace_back("exp_avg." + name, m.first);
+            out.emplace_back("exp_avg_sq." + name, m.second);
+          }
+          radbert::write_safetensors(file, out, {{"format", "radbert-adamw"}, {"step", std::to_string(s->optim.step)}});
+        },
+        [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+  }
+
+  Napi::Value LoadOptimizer(const Napi::CallbackInfo& info) {
+    auto s = live(info.Env());
+    std::string file = string_arg(info, 0, "loadOptimizer(file): file");
+    return Task::Run(
+        info.Env(),
+        [s, file] {
+          std::lock_guard<std::mutex> lock(s->mu);
+          auto h = radbert::read_header(file);
+          auto step_it = h.metadata.find("step");
+          if (step_it == h.metadata.end()) throw std::runtime_error(file + ": not an optimizer state (no \"step\" in metadata)");
+          radbert::AdamWState st;
+          st.step = std::stoll(step_it->second);
+          for (const auto& [key, entry] : h.tensors) {
+            const bool avg = key.rfind("exp_avg.", 0) == 0, sq = key.rfind("exp_avg_sq.", 0) == 0;
+            if (!avg && !sq) throw std::runtime_error(file + ": unexpected tensor \"" + key + "\" in optimizer state");
+            const std::string name = key.substr(avg ? 8 : 11);
+            auto p = s->by_name.find(name);
+            if (p == s->by_name.end()) throw std::runtime_error(file + ": tensor \"" + key + "\" names no parameter of this model");
+            if (c10::IntArrayRef(entry.shape) != p->second.sizes())
+              throw std::runtime_error(file + ": tensor \"" + key + "\" has shape " + shape_str(entry.shape) +
+                                       ", the parameter has " + shape_str(p->second.sizes()));
+            auto t = radbert::read_tensor(h, key).to(s->device);
+            auto& slot = st.moments[name];
+            (avg ? slot.first : slot.second) = t;
+          }
+          for (const auto& [name, m] : st.moments)
+            if (!m.first.defined() || !m.second.defined())
+              throw std::runtime_error(file + ": parameter \"" + name + "\" lacks exp_avg or exp_avg_sq");
+          s->optim = std::move(st);
+        },
+        [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    auto s = live(info.Env());
+    Napi::Env env = info.Env();
+    auto o = Napi::Object::New(env);
+    o.Set("device", s->device.str());
+    o.Set("architecture", s->module->config.architecture);
+    auto list = Napi::Array::New(env, s->params.size());
+    int64_t total = 0;
+    for (size_t i = 0; i < s->params.size(); ++i) {
+      auto e = Napi::Object::New(env);
+      e.Set("name", s->params[i].first);
+      auto shape = Napi::Array::New(env);
+      const auto sizes = s->params[i].second.sizes();
+      for (size_t d = 0; d < sizes.size(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, static_cast<double>(sizes[d])));
+      e.Set("shape", shape);
+      list.Set(static_cast<uint32_t>(i), e);
+      total += s->params[i].second.numel();
+    }
+    o.Set("parameters", list);
+    o.Set("numParameters", Napi::Number::New(env, static_cast<double>(total)));
+    return o;
+  }
+
+  Napi::Value Free(const Napi::CallbackInfo& info) {
+    state_.reset();  // an in-flight task keeps its own reference and releases it when done
+    return info.Env().Undefined();
+  }
+};
+
+struct AddonData {
+  Napi::FunctionReference model_ctor;
+};
+
+Napi::Value Version(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto o = Napi::Object::New(env);
+  o.Set("torch", std::string(TORCH_VERSION));
+  o.Set("cuda", torch::cuda::is_available());
+  o.Set("threads", at::get_num_threads());
+  return o;
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber() || info[0].As<Napi::Number>().Int32Value() < 1)
+    type_error(info.Env(), "setNumThreads(n): n must be a positive integer");
+  at::set_num_threads(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value CreateModel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto cfg = parse_config(object_arg(info, 0, "createModel(config, options): config"));
+  auto opts = object_arg(info, 1, "createModel(config, options): options");
+  const std::string device = str(opts, "device", "options");
+  const uint64_t seed = static_cast<uint64_t>(num_or(opts, "seed", 0, "options"));
+  const bool init = opts.Get("init").IsBoolean() && opts.Get("init").As<Napi::Boolean>().Value();
+  if (device != "cpu" && device != "cuda") type_error(env, "options.device must be 'cpu' or 'cuda'");
+  try {
+    cfg.validate();
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  auto state = std::make_shared<std::shared_ptr<ModelState>>();
+  return Task::Run(
+      env,
+      [cfg, device, seed, init, state] {
+        if (device == "cuda" && !torch::cuda::is_available())
+          throw std::runtime_error("device 'cuda' requested but CUDA is not available (this libtorch build or machine has no GPU); use device 'cpu' or 'auto'");
+        auto s = std::make_shared<ModelState>();
+        s->gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+        s->module = radbert::ModernBert(cfg);
+        if (init) s->module->init_weights(s->gen);
+        s->device = device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+        s->module->to(s->device);
+        s->params = hf_parameters(s->module);
+        for (auto& [name, p] : s->params) s->by_name[name] = p;
+        *state = std::move(s);
+      },
+      [state](Napi::Env env) -> Napi::Value {
+        auto* data = env.GetInstanceData<AddonData>();
+        auto ext = Napi::External<std::shared_ptr<ModelState>>::New(
+            env, new std::shared_ptr<ModelState>(*state),
+            [](Napi::Env, std::shared_ptr<ModelState>* p) { delete p; });
+        return data->model_ctor.New({ext});
+      });
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  data->model_ctor = Napi::Persistent(Model::Define(env));
+  env.SetInstanceData<AddonData>(data);
+  exports.Set("version", Napi::Function::New(env, Version, "version"));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  exports.Set("createModel", Napi::Function::New(env, CreateModel, "createModel"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(radbert_native, Init)

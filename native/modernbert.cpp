@@ -1,0 +1,294 @@
+#include "modernbert.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "attention.h"
+
+namespace radbert {
+
+void Config::validate() const {
+  auto positive = [](int64_t v, const char* key) {
+    if (v <= 0) throw std::invalid_argument(std::string("config: ") + key + " must be positive, got " + std::to_string(v));
+  };
+  positive(vocab_size, "vocab_size");
+  positive(hidden_size, "hidden_size");
+  positive(intermediate_size, "intermediate_size");
+  positive(num_hidden_layers, "num_hidden_layers");
+  positive(num_attention_heads, "num_attention_heads");
+  if (hidden_size % num_attention_heads != 0)
+    throw std::invalid_argument("config: hidden_size (" + std::to_string(hidden_size) +
+                                ") is not a multiple of num_attention_heads (" + std::to_string(num_attention_heads) + ")");
+  if (head_dim() % 2 != 0) throw std::invalid_argument("config: head dimension must be even for rotary embeddings");
+  if (static_cast<int64_t>(global_layers.size()) != num_hidden_layers)
+    throw std::invalid_argument("config: layer_types has " + std::to_string(global_layers.size()) + " entries for " +
+                                std::to_string(num_hidden_layers) + " layers");
+  if (local_attention < 0) throw std::invalid_argument("config: local_attention must be >= 0");
+  if (classifier_pooling != "cls" && classifier_pooling != "mean")
+    throw std::invalid_argument("config: classifier_pooling must be \"cls\" or \"mean\", got \"" + classifier_pooling + "\"");
+  if (architecture == "ModernBertForSequenceClassification") positive(num_labels, "num_labels");
+  else if (architecture != "ModernBertForMaskedLM" && architecture != "ModernBertModel")
+    throw std::invalid_argument("config: unsupported architecture \"" + architecture + "\"");
+  activation_by_name(hidden_activation);
+  activation_by_name(classifier_activation);
+}
+
+namespace {
+torch::Tensor gelu_exact(const torch::Tensor& x) { return torch::gelu(x); }
+torch::Tensor gelu_tanh(const torch::Tensor& x) { return torch::gelu(x, "tanh"); }
+torch::Tensor gelu_new(const torch::Tensor& x) {  // transformers' NewGELUActivation, written as HF writes it
+  return 0.5 * x * (1.0 + torch::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * torch::pow(x, 3.0))));
+}
+torch::Tensor relu(const torch::Tensor& x) { return torch::relu(x); }
+torch::Tensor silu(const torch::Tensor& x) { return torch::silu(x); }
+
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  auto half = x.size(-1) / 2;
+  return torch::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
+}
+
+// torch.nn.init.trunc_normal_ (inverse-CDF method), drawing from `gen`.
+void trunc_normal_(torch::Tensor& t, double std, double cutoff, at::Generator& gen) {
+  torch::NoGradGuard guard;
+  const double a = -cutoff * std, b = cutoff * std;
+  auto norm_cdf = [](double x) { return (1.0 + std::erf(x / std::sqrt(2.0))) / 2.0; };
+  const double l = norm_cdf(a / std), u = norm_cdf(b / std);
+  t.uniform_(2 * l - 1, 2 * u - 1, gen);
+  t.erfinv_();
+  t.mul_(std * std::sqrt(2.0));
+  t.clamp_(a, b);
+}
+
+void init_linear(torch::nn::Linear& lin, double std, double cutoff, at::Generator& gen) {
+  trunc_normal_(lin->weight, std, cutoff, gen);
+  if (lin->bias.defined()) {
+    torch::NoGradGuard guard;
+    lin->bias.zero_();
+  }
+}
+}  // namespace
+
+Activation activation_by_name(const std::string& name) {
+  if (name == "gelu") return gelu_exact;
+  if (name == "gelu_pytorch_tanh" || name == "gelu_python_tanh") return gelu_tanh;
+  if (name == "gelu_new") return gelu_new;
+  if (name == "relu") return relu;
+  if (name == "silu" || name == "swish") return silu;
+  throw std::invalid_argument("config: unsupported activation \"" + name +
+                              "\" (supported: gelu, gelu_pytorch_tanh, gelu_new, relu, silu, swish)");
+}
+
+torch::Tensor dropout(const torch::Tensor& x, double p, bool training, at::Generator& gen) {
+  if (!training || p <= 0.0) return x;
+  if (p >= 1.0) return x * 0.0;
+  auto mask = torch::empty_like(x);
+  if (gen.device() == x.device()) mask.bernoulli_(1.0 - p, gen);
+  else mask.bernoulli_(1.0 - p);
+  return x * mask / (1.0 - p);
+}
+
+Packed make_packed(const std::vector<int32_t>& ids, const std::vector<int32_t>& cu_seqlens, int64_t vocab_size,
+                   const torch::Device& device) {
+  if (cu_seqlens.size() < 2) throw std::invalid_argument("forward: cuSeqlens must have at least 2 entries (batch >= 1)");
+  if (cu_seqlens.front() != 0) throw std::invalid_argument("forward: cuSeqlens must start with 0");
+  if (static_cast<size_t>(cu_seqlens.back()) != ids.size())
+    throw std::invalid_argument("forward: cuSeqlens ends at " + std::to_string(cu_seqlens.back()) + " but ids has " +
+                                std::to_string(ids.size()) + " tokens");
+  Packed p;
+  p.cu.assign(cu_seqlens.begin(), cu_seqlens.end());
+  std::vector<int64_t> pos(ids.size());
+  for (size_t i = 0; i + 1 < cu_seqlens.size(); ++i) {
+    const int64_t s = cu_seqlens[i], e = cu_seqlens[i + 1];
+    if (e <= s) throw std::invalid_argument("forward: sequence " + std::to_string(i) + " is empty (cuSeqlens must increase)");
+    p.max_len = std::max(p.max_len, e - s);
+    for (int64_t t = s; t < e; ++t) pos[t] = t - s;
+  }
+  std::vector<int64_t> ids64(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= vocab_size)
+      throw std::invalid_argument("forward: token id " + std::to_string(ids[i]) + " at position " + std::to_string(i) +
+                                  " is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
+    ids64[i] = ids[i];
+  }
+  auto opts = torch::TensorOptions().dtype(torch::kLong);
+  p.ids = torch::tensor(ids64, opts).to(device);
+  p.position_ids = torch::tensor(pos, opts).to(device);
+  p.cu_seqlens = torch::tensor(p.cu, opts).to(device);
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+LayerNormImpl::LayerNormImpl(int64_t dim_, double eps_, bool with_bias) : dim(dim_), eps(eps_) {
+  weight = register_parameter("weight", torch::ones({dim}));
+  if (with_bias) bias = register_parameter("bias", torch::zeros({dim}));
+}
+
+torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
+  return torch::layer_norm(x, {dim}, weight, bias, eps);
+}
+
+EmbeddingsImpl::EmbeddingsImpl(const Config& c) : drop_p(c.embedding_dropout), pad_token_id(c.pad_token_id) {
+  tok_embeddings = register_module("tok_embeddings", torch::nn::Embedding(c.vocab_size, c.hidden_size));
+  norm = register_module("norm", LayerNorm(c.hidden_size, c.norm_eps, c.norm_bias));
+}
+
+torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& ids, at::Generator& gen) {
+  // padding_idx as nn.Embedding(padding_idx=pad_token_id): that row gets no gradient.
+  const int64_t pad = (pad_token_id >= 0 && pad_token_id < tok_embeddings->weight.size(0)) ? pad_token_id : -1;
+  auto h = torch::embedding(tok_embeddings->weight, ids, pad);
+  return dropout(norm(h), drop_p, is_training(), gen);
+}
+
+Rotary::Rotary(double theta, int64_t dim_) : dim(dim_) {
+  // inv_freq = 1.0 / (base ** (arange(0, dim, 2) / dim)), float32 as transformers computes it
+  auto exponent = torch::arange(0, dim, 2, torch::kLong).to(torch::kFloat) / static_cast<double>(dim);
+  inv_freq = torch::pow(theta, exponent).reciprocal();
+}
+
+std::pair<torch::Tensor, torch::Tensor> Rotary::lookup(const torch::Tensor& position_ids, int64_t) {
+  auto inv = inv_freq.to(position_ids.device());
+  auto freqs = position_ids.to(torch::kFloat).unsqueeze(1) * inv.unsqueeze(0);  // [T, dim/2]
+  auto emb = torch::cat({freqs, freqs}, -1);                                      // [T, dim]
+  return {emb.cos(), emb.sin()};
+}
+
+AttentionImpl::AttentionImpl(const Config& c, int64_t layer_idx)
+    : num_heads(c.num_attention_heads), head_dim(c.head_dim()), dropout_p(c.attention_dropout) {
+  Wqkv = register_module("Wqkv", torch::nn::Linear(torch::nn::LinearOptions(c.hidden_size, 3 * c.hidden_size)
+                                                       .bias(c.attention_bias)));
+  Wo = register_module("Wo", torch::nn::Linear(torch::nn::LinearOptions(c.hidden_size, c.hidden_size).bias(c.attention_bias)));
+  window = c.global_layers[layer_idx] ? -1 : c.local_attention / 2;
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const Packed& batch, const torch::Tensor& cos,
+                                     const torch::Tensor& sin, at::Generator& gen) {
+  const int64_t T = x.size(0);
+  auto qkv = Wqkv(x).view({T, 3, num_heads, head_dim});
+  auto q = qkv.select(1, 0), k = qkv.select(1, 1), v = qkv.select(1, 2);  // [T, heads, d]
+  auto c = cos.unsqueeze(1), s = sin.unsqueeze(1);
+  auto dtype = q.scalar_type();
+  auto qf = q.to(torch::kFloat), kf = k.to(torch::kFloat);
+  q = (qf * c + rotate_half(qf) * s).to(dtype);
+  k = (kf * c + rotate_half(kf) * s).to(dtype);
+  auto out = varlen_attention(q, k, v, batch, window, is_training() ? dropout_p : 0.0);
+  return dropout(Wo(out.reshape({T, num_heads * head_dim})), dropout_p, is_training(), gen);
+}
+
+MLPImpl::MLPImpl(const Config& c) : act(activation_by_name(c.hidden_activation)), drop_p(c.mlp_dropout) {
+  Wi = register_module("Wi", torch::nn::Linear(torch::nn::LinearOptions(c.hidden_size, 2 * c.intermediate_size).bias(c.mlp_bias)));
+  Wo = register_module("Wo", torch::nn::Linear(torch::nn::LinearOptions(c.intermediate_size, c.hidden_size).bias(c.mlp_bias)));
+}
+
+torch::Tensor MLPImpl::forward(const torch::Tensor& x, at::Generator& gen) {
+  auto chunks = Wi(x).chunk(2, -1);
+  return Wo(dropout(act(chunks[0]) * chunks[1], drop_p, is_training(), gen));
+}
+
+EncoderLayerImpl::EncoderLayerImpl(const Config& c, int64_t layer_idx) : is_global(c.global_layers[layer_idx]) {
+  if (layer_idx != 0) attn_norm = register_module("attn_norm", LayerNorm(c.hidden_size, c.norm_eps, c.norm_bias));
+  attn = register_module("attn", Attention(c, layer_idx));
+  mlp_norm = register_module("mlp_norm", LayerNorm(c.hidden_size, c.norm_eps, c.norm_bias));
+  mlp = register_module("mlp", MLP(c));
+}
+
+torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const Packed& batch, const torch::Tensor& cos,
+                                        const torch::Tensor& sin, at::Generator& gen) {
+  auto h = x + attn(attn_norm ? attn_norm(x) : x, batch, cos, sin, gen);
+  return h + mlp(mlp_norm(h), gen);
+}
+
+BodyImpl::BodyImpl(const Config& c)
+    : global_rope(c.global_rope_theta, c.head_dim()), local_rope(c.local_rope_theta, c.head_dim()) {
+  embeddings = register_module("embeddings", Embeddings(c));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers->push_back(EncoderLayer(c, i));
+  final_norm = register_module("final_norm", LayerNorm(c.hidden_size, c.norm_eps, c.norm_bias));
+}
+
+torch::Tensor BodyImpl::forward(const Packed& batch, at::Generator& gen) {
+  auto h = embeddings(batch.ids, gen);
+  torch::Tensor gcos, gsin, lcos, lsin;
+  for (const auto& m : *layers) {
+    auto layer = m->as<EncoderLayerImpl>();
+    if (layer->is_global && !gcos.defined()) std::tie(gcos, gsin) = global_rope.lookup(batch.position_ids, batch.max_len);
+    if (!layer->is_global && !lcos.defined()) std::tie(lcos, lsin) = local_rope.lookup(batch.position_ids, batch.max_len);
+    h = layer->is_global ? layer->forward(h, batch, gcos, gsin, gen) : layer->forward(h, batch, lcos, lsin, gen);
+  }
+  return final_norm(h);
+}
+
+HeadImpl::HeadImpl(const Config& c) : act(activation_by_name(c.classifier_activation)) {
+  dense = register_module("dense", torch::nn::Linear(torch::nn::LinearOptions(c.hidden_size, c.hidden_size).bias(c.classifier_bias)));
+  norm = register_module("norm", LayerNorm(c.hidden_size, c.norm_eps, c.norm_bias));
+}
+
+torch::Tensor HeadImpl::forward(const torch::Tensor& x) { return norm(act(dense(x))); }
+
+namespace {
+// Holds the masked-LM decoder's own tensors under the key prefix "decoder.".
+struct DecoderImpl : torch::nn::Module {};
+TORCH_MODULE(Decoder);
+}  // namespace
+
+ModernBertImpl::ModernBertImpl(const Config& c) : config(c) {
+  config.validate();
+  model = register_module("model", Body(c));
+  if (c.architecture == "ModernBertModel") return;
+  head = register_module("head", Head(c));
+  if (c.architecture == "ModernBertForSequenceClassification") {
+    classifier = register_module("classifier", torch::nn::Linear(c.hidden_size, c.num_labels));
+  } else {  // ModernBertForMaskedLM
+    auto dec = register_module("decoder", Decoder());
+    if (!c.tie_word_embeddings) decoder_weight = dec->register_parameter("weight", torch::empty({c.vocab_size, c.hidden_size}));
+    if (c.decoder_bias) decoder_bias = dec->register_parameter("bias", torch::zeros({c.vocab_size}));
+  }
+}
+
+torch::Tensor ModernBertImpl::forward(const Packed& batch, at::Generator& gen) {
+  auto h = model(batch, gen);  // [T, hidden]
+  if (config.architecture == "ModernBertModel") return h;
+  if (config.architecture == "ModernBertForMaskedLM") {
+    const auto& w = config.tie_word_embeddings ? model->embeddings->tok_embeddings->weight : decoder_weight;
+    return torch::linear(head(h), w, decoder_bias);
+  }
+  const int64_t B = batch.batch();
+  torch::Tensor pooled;
+  if (config.classifier_pooling == "cls") {
+    pooled = h.index_select(0, batch.cu_seqlens.slice(0, 0, B));
+  } else {
+    std::vector<torch::Tensor> means;
+    means.reserve(B);
+    for (int64_t i = 0; i < B; ++i) {
+      const int64_t s = batch.cu[i], e = batch.cu[i + 1];
+      means.push_back(h.slice(0, s, e).sum(0) / static_cast<double>(e - s));
+    }
+    pooled = torch::stack(means);
+  }
+  pooled = dropout(head(pooled), config.classifier_dropout, is_training(), gen);
+  return classifier(pooled);
+}
+
+void ModernBertImpl::init_weights(at::Generator& gen) {
+  const auto& c = config;
+  const double cutoff = std::isfinite(c.initializer_cutoff_factor) ? c.initializer_cutoff_factor : 3.0;
+  const double std_in = c.initializer_range;
+  const double std_out = c.initializer_range / std::sqrt(2.0 * c.num_hidden_layers);
+  const double std_emb = c.initializer_range;
+  const double std_final = 1.0 / std::sqrt(static_cast<double>(c.hidden_size));
+  trunc_normal_(model->embeddings->tok_embeddings->weight, std_emb, cutoff, gen);
+  for (const auto& m : *model->layers) {
+    auto layer = m->as<EncoderLayerImpl>();
+    init_linear(layer->attn->Wqkv, std_in, cutoff, gen);
+    init_linear(layer->attn->Wo, std_out, cutoff, gen);
+    init_linear(layer->mlp->Wi, std_in, cutoff, gen);
+    init_linear(layer->mlp->Wo, std_out, cutoff, gen);
+  }
+  if (head) init_linear(head->dense, std_out, cutoff, gen);
+  if (classifier) init_linear(classifier, std_final, cutoff, gen);
+  if (decoder_weight.defined()) trunc_normal_(decoder_weight, std_out, cutoff, gen);
+  torch::NoGradGuard guard;
+  if (decoder_bias.defined()) decoder_bias.zero_();
+  // LayerNorms are created as weight 1, bias 0, which is HF's init.
+}
+
+}  // namespace radbert

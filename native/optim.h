@@ -1,0 +1,35 @@
+// One training step: BCEWithLogits (mean), backward, clip_grad_norm_, AdamW — as HF Trainer does it with
+// torch.nn.utils.clip_grad_norm_ and torch.optim.AdamW (single-tensor path).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace radbert {
+
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+struct StepOptions {
+  double lr = 5e-5;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+  double max_grad_norm = 1.0;  // <= 0 or infinite: no clipping (the norm is still computed)
+  bool update = true;
+};
+
+struct AdamWState {
+  int64_t step = 0;
+  std::map<std::string, std::pair<torch::Tensor, torch::Tensor>> moments;  // key -> (exp_avg, exp_avg_sq)
+};
+
+// Global L2 norm of the gradients (undefined gradients skipped), then scaled in place by
+// min(1, max_norm / (norm + 1e-6)) like torch.nn.utils.clip_grad_norm_. Returns the pre-clip norm.
+double clip_grad_norm(const NamedTensors& params, double max_norm);
+
+// torch.optim.AdamW's update for every parameter that has a gradient.
+void adamw_step(const NamedTensors& params, AdamWState& state, const StepOptions& o);
+
+}  // namespace radbert
