@@ -1,0 +1,71 @@
+'use strict';
+// One side of `npm run bench`: radbert-native. usage: node bench/worker_ours.js '<json args>' → JSON on stdout
+const tStart = process.hrtime.bigint();
+const args = JSON.parse(process.argv[2]);
+const fs = require('fs');
+const { load, packBatch, native } = require('..');
+
+function peakRssMb() {
+  const line = fs.readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
+  return Number(line.split(/\s+/)[1]) / 1024;
+}
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+
+async function timed(fn, reps, warmup) {
+  for (let i = 0; i < warmup; i++) await fn();
+  const ts = [];
+  for (let i = 0; i < reps; i++) {
+    const t = now();
+    await fn();
+    ts.push(now() - t);
+  }
+  return ts;
+}
+
+(async () => {
+  if (args.threads) native().setNumThreads(args.threads);
+  const inputs = JSON.parse(fs.readFileSync(args.inputs, 'utf8'));
+  const clf = await load(args.model, { maxLength: args.max_length ?? 256 });
+  const result = { side: 'ours', torch: native().version().torch };
+  if (args.mode === 'startup') {
+    await clf.predict('CT of Chest with pneumothorax');
+    result.startup_s = Number(process.hrtime.bigint() - tStart) / 1e9;
+  } else if (args.mode === 'infer') {
+    const texts = inputs.infer;
+    const bs = args.batch_size;
+    const n = args.n ?? texts.length;
+    const run = async () => {
+      for (let i = 0; i < n; i += bs) await clf.logits(texts.slice(i, i + bs));
+    };
+    result.seconds = await timed(run, args.reps ?? 3, args.warmup ?? 1);
+    result.samples = n;
+    if (bs === 1) {
+      result.latency_s = [];
+      for (const t of texts.slice(0, n)) {
+        const s = now();
+        await clf.logits([t]);
+        result.latency_s.push(now() - s);
+      }
+    }
+  } else if (args.mode === 'train') {
+    const bs = args.batch_size ?? 8;
+    const k = clf.labels.length;
+    const texts = inputs.train;
+    let i = 0;
+    const step = async () => {
+      const j = i++ % Math.floor(texts.length / bs);
+      const batch = packBatch(clf.encode(texts.slice(j * bs, (j + 1) * bs)));
+      const targets = Float32Array.from(inputs.targets.slice(j * bs, (j + 1) * bs).flat());
+      if (targets.length !== bs * k) throw new Error('targets/labels mismatch');
+      await clf.model.trainStep(batch.ids, batch.cuSeqlens, targets, { lr: 5e-5, maxGradNorm: 1.0 });
+    };
+    result.seconds = await timed(step, args.steps ?? 10, args.warmup ?? 2);
+    result.samples = bs;
+  }
+  result.peak_rss_mb = peakRssMb();
+  clf.close();
+  process.stdout.write(JSON.stringify(result) + '\n');
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
