@@ -6,18 +6,16 @@ namespace radbert {
 
 double clip_grad_norm(const NamedTensors& params, double max_norm) {
   torch::NoGradGuard guard;
-  std::vector<torch::Tensor> grads, norms;
-  for (const auto& [name, p] : params) {
-    if (!p.grad().defined()) continue;
-    grads.push_back(p.grad());
-    norms.push_back(torch::linalg_vector_norm(p.grad(), 2));
-  }
+  std::vector<torch::Tensor> grads;
+  for (const auto& [name, p] : params)
+    if (p.grad().defined()) grads.push_back(p.grad());
   if (grads.empty()) return 0.0;
-  auto total = torch::linalg_vector_norm(torch::stack(norms), 2);
+  // As torch.nn.utils.clip_grad_norm_: per-tensor norms (foreach), their norm, then grads *= min(1, max/(norm+1e-6)).
+  auto total = torch::linalg_vector_norm(torch::stack(at::_foreach_norm(grads, 2)), 2);
   if (max_norm > 0 && std::isfinite(max_norm)) {
     auto coef = (total + 1e-6).reciprocal() * max_norm;
     coef.clamp_max_(1.0);
-    for (auto& g : grads) g.mul_(coef);
+    at::_foreach_mul_(grads, coef);
   }
   return total.item<double>();
 }
@@ -25,24 +23,23 @@ double clip_grad_norm(const NamedTensors& params, double max_norm) {
 void adamw_step(const NamedTensors& params, AdamWState& state, const StepOptions& o) {
   torch::NoGradGuard guard;
   state.step += 1;
-  const double step = static_cast<double>(state.step);
-  const double bias_correction1 = 1.0 - std::pow(o.beta1, step);
-  const double bias_correction2 = 1.0 - std::pow(o.beta2, step);
-  const double step_size = o.lr / bias_correction1;
-  const double bias_correction2_sqrt = std::sqrt(bias_correction2);
+  // libtorch's fused AdamW kernel: what HF Trainer uses by default (optim="adamw_torch_fused"), same update as
+  // torch.optim.AdamW, one pass over each tensor.
+  std::vector<torch::Tensor> ps, grads, avgs, sqs, steps;
   for (const auto& [name, p] : params) {
-    const auto& grad = p.grad();
-    if (!grad.defined()) continue;
+    if (!p.grad().defined()) continue;
     auto it = state.moments.find(name);
     if (it == state.moments.end())
       it = state.moments.emplace(name, std::make_pair(torch::zeros_like(p), torch::zeros_like(p))).first;
-    auto& [exp_avg, exp_avg_sq] = it->second;
-    if (o.weight_decay != 0) p.mul_(1 - o.lr * o.weight_decay);
-    exp_avg.lerp_(grad, 1 - o.beta1);
-    exp_avg_sq.mul_(o.beta2).addcmul_(grad, grad, 1 - o.beta2);
-    auto denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(o.eps);
-    p.addcdiv_(exp_avg, denom, -step_size);
+    ps.push_back(p);
+    grads.push_back(p.grad());
+    avgs.push_back(it->second.first);
+    sqs.push_back(it->second.second);
+    // The step count the kernel reads (torch.optim increments state_steps before calling it).
+    steps.push_back(torch::full({}, static_cast<double>(state.step), torch::TensorOptions().dtype(torch::kFloat).device(p.device())));
   }
+  if (ps.empty()) return;
+  at::_fused_adamw_(ps, grads, avgs, sqs, {}, steps, o.lr, o.beta1, o.beta2, o.weight_decay, o.eps, false, false);
 }
 
 }  // namespace radbert
