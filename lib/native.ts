@@ -74,7 +74,7 @@ export interface StepOptions {
   weightDecay?: number; // 0
   /** Clip the global L2 norm of the gradients to this; 0 or undefined-with-Infinity disables. Default 1.0. */
   maxGradNorm?: number;
-  /** false: compute loss and gradients only (gradients stay readable through saveWeights({what:'grads'})). Default true. */
+  /** false: compute loss, grad norm and the raw (unclipped) gradients only; they stay readable through saveWeights({what:'grads'}). Default true. */
   update?: boolean;
   /** Reseed the dropout generator before this step (makes resumed runs reproduce dropout masks). */
   seed?: number;

@@ -385,7 +385,8 @@ class Model : public Napi::ObjectWrap<Model> {
           auto logits = s->module->forward(batch, s->gen);
           auto loss = torch::binary_cross_entropy_with_logits(logits, y);
           loss.backward();
-          const double norm = radbert::clip_grad_norm(s->params, so.max_grad_norm);
+          // Without an update the raw gradients stay as they are (readable through saveWeights 'grads').
+          const double norm = radbert::clip_grad_norm(s->params, so.update ? so.max_grad_norm : 0.0);
           if (so.update) radbert::adamw_step(s->params, s->optim, so);
           *result = {loss.item<double>(), norm};
         },
