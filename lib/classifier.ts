@@ -8,6 +8,7 @@ import { labelsOf, toNativeConfig, type HFConfig } from './config';
 import { resolveModelFolder, saveModelFolder } from './checkpoint';
 import { native, type NativeConfig, type NativeModel } from './native';
 import { loadTokenizer, packBatch, type TextTokenizer } from './tokenize';
+import { sigmoid } from './metrics';
 
 /** Where a model runs. 'auto' = CUDA when this build and machine have it, else CPU. */
 export type DeviceOption = 'auto' | 'cpu' | 'cuda';
@@ -35,11 +36,6 @@ export interface Prediction {
 export interface PredictOptions {
   /** A label is predicted when sigmoid(logit) > threshold (default 0.5; 0 returns every label). */
   threshold?: number;
-}
-
-/** Logistic sigmoid in double precision. */
-export function sigmoid(x: number): number {
-  return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
 }
 
 /** Turn one row of logits into a Prediction (labels with p > threshold, sorted by p descending). */

@@ -8,7 +8,12 @@
 import * as path from 'node:path';
 import { load, type Classifier, type LoadOptions, type Prediction, type PredictOptions } from './classifier';
 
-export { load, createClassifier, Classifier, toPrediction, sigmoid, resolveDevice } from './classifier';
+export { load, createClassifier, Classifier, toPrediction, resolveDevice } from './classifier';
+export { computeMetrics, sigmoid } from './metrics';
+export type { Metrics } from './metrics';
+export { readRows, seedSplit, fitLabels, LabelBinarizer, DataError } from './data';
+export type { Row, Splits, ReadOptions, ReadResult, BadRow } from './data';
+export { permutation } from './rng';
 export type { DeviceOption, LoadOptions, Prediction, PredictOptions } from './classifier';
 export { stringifyConfig, toNativeConfig, presetConfig, classifierConfig, toHFConfigJson, readConfigFile, labelsOf, MODERNBERT_DEFAULTS } from './config';
 export type { HFConfig } from './config';

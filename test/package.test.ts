@@ -1,0 +1,24 @@
+/** The package as users consume it: require and import of dist/, prediction semantics. */
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import { toPrediction } from '../lib';
+
+const ROOT = path.resolve(__dirname, '..');
+
+test('CommonJS require and ESM import expose the same API', () => {
+  const cjs = execFileSync(process.execPath, ['-e', "const r = require('radbert-native'); console.log(Object.keys(r).sort().join(','))"], { cwd: ROOT, encoding: 'utf8' });
+  const esm = execFileSync(process.execPath, ['--input-type=module', '-e', "import * as r from 'radbert-native'; console.log(Object.keys(r).filter(k => k !== 'default').sort().join(','))"], { cwd: ROOT, encoding: 'utf8' });
+  expect(esm).toEqual(cjs);
+  for (const name of ['load', 'predict', 'createClassifier', 'computeMetrics', 'packBatch', 'loadTokenizer']) expect(cjs.split(',').map((s) => s.trim())).toContain(name);
+});
+
+test('predictions: labels above the threshold, most probable first; threshold 0 gives every label', () => {
+  const labels = ['C1', 'C2', 'C3', 'C4'];
+  const p = toPrediction(labels, [2, -1, 0.5, 0]);
+  expect(p.labels).toEqual(['C1', 'C3']);
+  expect(Object.keys(p.probabilities)).toEqual(['C1', 'C3']);
+  expect(p.probabilities.C1).toBeCloseTo(1 / (1 + Math.exp(-2)), 12);
+  expect(toPrediction(labels, [0, 0, 0, 0]).labels).toEqual([]); // p = 0.5 is not > 0.5
+  expect(toPrediction(labels, [2, -1, 0.5, 0], 0).labels).toEqual(['C1', 'C3', 'C4', 'C2']);
+  expect(toPrediction(labels, [2, -1, 0.5, 0], 0.9).labels).toEqual([]);
+});
