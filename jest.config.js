@@ -4,4 +4,5 @@ module.exports = {
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json', isolatedModules: true }] },
   testTimeout: 600000,
+  reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],
 };
