@@ -1,5 +1,7 @@
-# node-gyp build of the same native sources (CPU), for machines without cmake. libtorch comes from the same
-# discovery module as the CMake build (scripts/libtorch.js). Run through `npm run build:gyp` (scripts/build.js --gyp).
+# node-gyp build of the same native sources (CPU), for machines without cmake. libtorch comes from the same discovery
+# module as the CMake build (scripts/libtorch.js). Run it through `npm run build:gyp` (scripts/build.js --gyp), which
+# builds in build-gyp/ so the cmake-js build in build/ is left alone. Flags match CMakeLists.txt: C++20, -O2 -DNDEBUG,
+# exceptions and RTTI on, libtorch's ABI flag and interface defines, absolute rpath to libtorch's lib/.
 {
   "targets": [
     {
@@ -15,14 +17,24 @@
         "NAPI_VERSION=8",
         "NAPI_CPP_EXCEPTIONS",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
-        "_GLIBCXX_USE_CXX11_ABI=<!(node scripts/libtorch.js --cxx-abi)"
+        "NDEBUG",
+        "_GLIBCXX_USE_CXX11_ABI=<!(node scripts/libtorch.js --cxx-abi)",
+        "<!@(node scripts/libtorch.js --defines)"
       ],
-      "cflags!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=c++17"],
-      "cflags_cc": ["-std=c++20", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter"],
+      "cflags!": ["-fno-exceptions", "-fno-rtti", "-O3"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=c++17", "-O3"],
+      "cflags_cc": ["-std=c++20", "-fexceptions", "-frtti", "-O2", "-Wall", "-Wno-unused-parameter"],
+      "configurations": {
+        "Release": {
+          "cflags!": ["-O3"],
+          "cflags_cc!": ["-O3"]
+        }
+      },
       "libraries": [
         "-L<!(node scripts/libtorch.js --libdir)",
+        "-Wl,--no-as-needed",
         "-ltorch", "-ltorch_cpu", "-lc10",
+        "-Wl,--as-needed",
         "-Wl,-rpath,<!(node scripts/libtorch.js --libdir)"
       ]
     }

@@ -5,7 +5,9 @@
  *   const clf = await load('./ModernRadBERT-cui-classifier');
  *   await clf.predict('CT of Chest with pneumothorax'); // { labels: [...], probabilities: {...} }
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isHubId, resolveModel } from './hub';
 import { load, type Classifier, type LoadOptions, type Prediction, type PredictOptions } from './classifier';
 
 export { load, createClassifier, Classifier, toPrediction, resolveDevice } from './classifier';
@@ -14,6 +16,12 @@ export type { Metrics } from './metrics';
 export { readRows, seedSplit, fitLabels, LabelBinarizer, DataError } from './data';
 export type { Row, Splits, ReadOptions, ReadResult, BadRow } from './data';
 export { permutation } from './rng';
+export { train, UsageError } from './train';
+export type { TrainOptions, TrainResult, TrainerState } from './train';
+export { resolveModel, resolveDataset, pushToHub, defaultRepoId, HubError, hubCacheDir, hubToken, hubEndpoint, hubOffline, isHubId, parseHubId } from './hub';
+export type { DownloadOptions, DatasetDownloadOptions, PushOptions, PushResult } from './hub';
+export { modelCard } from './modelcard';
+export type { ModelCardOptions } from './modelcard';
 export type { DeviceOption, LoadOptions, Prediction, PredictOptions } from './classifier';
 export { stringifyConfig, toNativeConfig, presetConfig, classifierConfig, toHFConfigJson, readConfigFile, labelsOf, MODERNBERT_DEFAULTS } from './config';
 export type { HFConfig } from './config';
@@ -36,16 +44,17 @@ export function defaultModelPath(model?: string): string {
 }
 
 /** Predict with a model loaded once and cached per folder (options.model, RADBERT_MODEL, or the default folder). */
-export async function predict(text: string, options?: PredictOptions & LoadOptions & { model?: string }): Promise<Prediction>;
-export async function predict(texts: string[], options?: PredictOptions & LoadOptions & { model?: string }): Promise<Prediction[]>;
+export async function predict(text: string, options?: PredictOptions & LoadOptions & { model?: string; revision?: string }): Promise<Prediction>;
+export async function predict(texts: string[], options?: PredictOptions & LoadOptions & { model?: string; revision?: string }): Promise<Prediction[]>;
 export async function predict(
   input: string | string[],
-  options: PredictOptions & LoadOptions & { model?: string } = {},
+  options: PredictOptions & LoadOptions & { model?: string; revision?: string } = {},
 ): Promise<Prediction | Prediction[]> {
   const dir = defaultModelPath(options.model);
   let pending = cache.get(dir);
   if (!pending) {
-    pending = load(dir, options);
+    const id = options.model ?? process.env.RADBERT_MODEL;
+    pending = id && !fs.existsSync(id) && isHubId(id) ? resolveModel(id, { revision: options.revision }).then((d) => load(d, options)) : load(dir, options);
     cache.set(dir, pending);
     pending.catch(() => cache.delete(dir));
   }

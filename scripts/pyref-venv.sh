@@ -5,7 +5,7 @@
 # Cache: $RADBERT_PYREF (default ~/.cache/radbert-native/pyref-<versions>).
 set -euo pipefail
 versions="torch==2.13.0 transformers==5.17.0"
-tag="torch2.13.0-tf5.17.0"
+tag="torch2.13.0-tf5.17.0-r2"
 venv="${RADBERT_PYREF:-$HOME/.cache/radbert-native/pyref-$tag}"
 if [ -x "$venv/bin/python" ] && [ -f "$venv/.complete" ]; then echo "$venv"; exit 0; fi
 mkdir -p "$(dirname "$venv")"
@@ -24,6 +24,6 @@ if [ -n "$extra" ]; then
 fi
 echo "pyref: installing $versions into $venv" >&2
 "$venv/bin/pip" install --disable-pip-version-check -q "${index_args[@]}" \
-  $versions safetensors scikit-learn pyarrow huggingface_hub numpy >&2
+  $versions accelerate safetensors scikit-learn pyarrow huggingface_hub numpy >&2
 touch "$venv/.complete"
 echo "$venv"
