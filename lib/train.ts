@@ -336,6 +336,24 @@ function checkOptions(o: TrainOptions): void {
   if (o.model !== undefined && o.init !== undefined) throw new UsageError('pass either a model (--model) or a preset (--init), not both');
 }
 
+/** HF Trainer's log_history entry of an evaluation: <prefix>_loss, <prefix>_<metric>, runtime and rates, epoch, step. */
+function evalLogEntry(
+  prefix: 'eval' | 'test',
+  ev: { loss: number; metrics: Metrics; runtime: number; batches: number },
+  rows: number,
+  epoch: number,
+  step: number,
+): LogEntry {
+  const entry: LogEntry = { [`${prefix}_loss`]: ev.loss };
+  for (const key of METRIC_KEYS) entry[`${prefix}_${key}`] = ev.metrics[key];
+  entry[`${prefix}_runtime`] = round(ev.runtime, 4);
+  entry[`${prefix}_samples_per_second`] = round(ev.runtime > 0 ? rows / ev.runtime : 0, 3);
+  entry[`${prefix}_steps_per_second`] = round(ev.runtime > 0 ? ev.batches / ev.runtime : 0, 3);
+  entry.epoch = epoch;
+  entry.step = step;
+  return entry;
+}
+
 /** Fine-tune a ModernBERT classifier with the seed's recipe; writes checkpoints and the best model to outputDir. */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   checkOptions(options);
@@ -626,14 +644,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
     const evalAndSave = async (epochFloat: number, reason: 'epoch' | 'last-step') => {
       const ev = await evaluate(idsVal, yVal.data);
-      const entry: LogEntry = { eval_loss: ev.loss };
-      for (const key of METRIC_KEYS) entry[`eval_${key}`] = ev.metrics[key];
-      entry.eval_runtime = round(ev.runtime, 4);
-      entry.eval_samples_per_second = round(ev.runtime > 0 ? idsVal.length / ev.runtime : 0, 3);
-      entry.eval_steps_per_second = round(ev.runtime > 0 ? ev.batches / ev.runtime : 0, 3);
-      entry.epoch = epochFloat;
-      entry.step = globalStep;
-      addLog(entry);
+      addLog(evalLogEntry('eval', ev, idsVal.length, epochFloat, globalStep));
       if (!headerPrinted) {
         out(tableHeader());
         headerPrinted = true;
@@ -752,13 +763,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
     if (idsTest.length) {
       const ev = await evaluate(idsTest, yTest.data);
-      const entry: LogEntry = { test_loss: ev.loss };
-      for (const key of METRIC_KEYS) entry[`test_${key}`] = ev.metrics[key];
-      entry.test_runtime = round(ev.runtime, 4);
-      entry.test_samples_per_second = round(ev.runtime > 0 ? idsTest.length / ev.runtime : 0, 3);
-      entry.test_steps_per_second = round(ev.runtime > 0 ? ev.batches / ev.runtime : 0, 3);
-      entry.epoch = currentEpochFloat;
-      entry.step = globalStep;
+      const entry = evalLogEntry('test', ev, idsTest.length, currentEpochFloat, globalStep);
       addLog(entry);
       const cols = ['Split', 'Loss', ...TABLE_COLUMNS.slice(4)];
       out(`test split (${idsTest.length} rows), best model${bestStep !== null ? ` (checkpoint-${bestStep})` : ''}:`);

@@ -20,8 +20,8 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function cli(args: string[], cwd = tmp, cache = emptyCache): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, HF_HUB_CACHE: cache, NODE_OPTIONS: '' }, timeout: 300000 });
+function cli(args: string[], cwd = tmp, cache = emptyCache, env: Record<string, string> = {}): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, HF_HUB_CACHE: cache, NODE_OPTIONS: '', ...env }, timeout: 300000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -59,9 +59,13 @@ describe('usage and exit codes', () => {
   });
 
   test('runtime failures exit 1', () => {
-    let r = cli(['train', '--dataset', 'someorg/some-dataset', ...small]);
+    // a Hub id that is not cached, with the Hub unreachable (a closed local port)
+    let r = cli(['train', '--dataset', 'someorg/some-dataset', ...small], tmp, emptyCache, { HF_ENDPOINT: 'http://127.0.0.1:9' });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/Hub download not available yet: pass a local folder/);
+    expect(r.stderr).toMatch(/cannot reach the Hugging Face Hub at http:\/\/127\.0\.0\.1:9/);
+    r = cli(['train', '--dataset', 'someorg/some-dataset', ...small], tmp, emptyCache, { HF_HUB_OFFLINE: '1' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/someorg\/some-dataset/);
     r = cli(['predict', 'CT of the chest', '--model', path.join(tmp, 'nope')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/no model here/);
@@ -168,16 +172,21 @@ test('org/name resolves through the local HF cache; a pretrained body gets a new
   const { saveModelFolder } = require('../lib/checkpoint') as typeof import('../lib/checkpoint');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const cache = path.join(tmp, 'fake-hf-cache');
-  const snap = path.join(cache, 'models--answerdotai--ModernBERT-base', 'snapshots', 'abc123');
+  const snap = path.join(cache, 'models--answerdotai--ModernBERT-base', 'snapshots', 'aaaaaaaabbbbbbbbccccccccddddddddeeeeeeee');
   const cfg = presetConfig('tiny'); // a ModernBertForMaskedLM body
   const m = await native().createModel(toNativeConfig(cfg), { device: 'cpu', seed: 7, init: true });
   await saveModelFolder(snap, { config: cfg, model: m, tokenizerFrom: TOKENIZER });
   m.free();
-  const data = path.join(cache, 'datasets--unsloth--Radiology_mini', 'snapshots', 'def456', 'data');
+  const data = path.join(cache, 'datasets--unsloth--Radiology_mini', 'snapshots', '1111111122222222333333334444444455555555', 'data');
   fs.mkdirSync(data, { recursive: true });
   for (const f of fs.readdirSync(path.join(MINI, 'data'))) fs.symlinkSync(path.join(MINI, 'data', f), path.join(data, f));
+  // refs/main names the cached commit, as huggingface_hub writes it
+  for (const [repo, commit] of [['models--answerdotai--ModernBERT-base', 'aaaaaaaabbbbbbbbccccccccddddddddeeeeeeee'], ['datasets--unsloth--Radiology_mini', '1111111122222222333333334444444455555555']]) {
+    fs.mkdirSync(path.join(cache, repo, 'refs'), { recursive: true });
+    fs.writeFileSync(path.join(cache, repo, 'refs', 'main'), commit);
+  }
   const out = path.join(tmp, 'pretrained-out');
-  const r = cli(['train', '--model', 'answerdotai/ModernBERT-base', '--dataset', 'unsloth/Radiology_mini', '--max-steps', '2', '--max-length', '32', '--output-dir', out], tmp, cache);
+  const r = cli(['train', '--model', 'answerdotai/ModernBERT-base', '--dataset', 'unsloth/Radiology_mini', '--max-steps', '2', '--max-length', '32', '--output-dir', out], tmp, cache, { HF_HUB_OFFLINE: '1' });
   expect(r.code).toBe(0);
   expect(r.stderr).toMatch(/newly initialized: \[classifier\.weight, classifier\.bias\]/);
   expect(JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')).architectures).toEqual(['ModernBertForSequenceClassification']);
