@@ -21,7 +21,7 @@
         "_GLIBCXX_USE_CXX11_ABI=<!(node scripts/libtorch.js --cxx-abi)",
         "<!@(node scripts/libtorch.js --defines)"
       ],
-      "cflags!": ["-fno-exceptions", "-fno-rtti", "-O3"],
+      "cflags!": ["-fno-exceptions", "-fno-rtti", "-O3", "-Wextra"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=c++17", "-O3"],
       "cflags_cc": ["-std=c++20", "-fexceptions", "-frtti", "-O2", "-Wall", "-Wno-unused-parameter"],
       "configurations": {

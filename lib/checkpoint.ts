@@ -23,14 +23,14 @@ export interface ModelFolder {
 
 /** The shard files named by a model.safetensors.index.json, each checked to exist. */
 export function shardFiles(indexFile: string): string[] {
-  let index: { weight_map?: Record<string, string> };
+  let index: unknown;
   try {
     index = JSON.parse(fs.readFileSync(indexFile, 'utf8'));
   } catch (err) {
     throw new FileError(indexFile, `malformed index: ${(err as Error).message}`);
   }
-  const map = index.weight_map;
-  if (!map || typeof map !== 'object') throw new FileError(indexFile, 'has no weight_map object', 'weight_map');
+  const map = index && typeof index === 'object' ? (index as { weight_map?: unknown }).weight_map : undefined;
+  if (!map || typeof map !== 'object' || Array.isArray(map)) throw new FileError(indexFile, 'has no weight_map object {"tensor key": "shard file"}', 'weight_map');
   const dir = path.dirname(indexFile);
   const files = new Map<string, string>();
   for (const [key, shard] of Object.entries(map)) {
@@ -62,8 +62,9 @@ export function resolveModelFolder(dir: string): ModelFolder {
     const bin = fs.existsSync(path.join(dir, 'pytorch_model.bin'));
     throw new FileError(
       dir,
-      `no weights: looked for model.safetensors and model.safetensors.index.json` +
-        (bin ? ' (pytorch_model.bin is not supported: convert it with `model.save_pretrained(dir, safe_serialization=True)`)' : ''),
+      'no weights: looked for model.safetensors and model.safetensors.index.json' +
+        (bin ? ' (found pytorch_model.bin, which' : ' (pytorch_model.bin') +
+        ' is not supported: convert it to safetensors, e.g. `AutoModelForSequenceClassification.from_pretrained(dir).save_pretrained(dir)` in Python)',
     );
   }
   const tok = path.join(dir, 'tokenizer.json');
@@ -78,27 +79,59 @@ export function resolveModelFolder(dir: string): ModelFolder {
   };
 }
 
+/** A temporary name next to `file` (same folder, so a rename is atomic). */
+function tempName(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
+}
+
 /** Write a file atomically (temp file + rename), so a crash never leaves a half-written file under the real name. */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, file);
+  const tmp = tempName(file);
+  try {
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 /** Files copied along with a tokenizer.json when saving a model folder. */
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
 
-/** Save an HF model folder: config.json, model.safetensors, tokenizer files (copied from `tokenizerFrom`'s folder). */
+/** The tokenizer.json named by a file-or-folder argument, or an error naming what was looked for. */
+function tokenizerSource(from: string): string {
+  const stat = fs.statSync(from, { throwIfNoEntry: false });
+  if (!stat) throw new FileError(from, 'tokenizer not found');
+  const file = stat.isDirectory() ? path.join(from, 'tokenizer.json') : from;
+  if (!fs.existsSync(file)) throw new FileError(from, 'no tokenizer.json here to copy into the model folder');
+  return file;
+}
+
+/**
+ * Save an HF model folder: config.json (as transformers 5.17 writes it, readable by 4.x too), model.safetensors
+ * (f32, metadata {format: "pt"}), the tokenizer files beside `tokenizerFrom` (a tokenizer.json or its folder) and
+ * label_names.json when given. Every file is written under a temporary name and renamed into place.
+ */
 export async function saveModelFolder(
   dir: string,
   options: { config: HFConfig; model: NativeModel; tokenizerFrom?: string; labelNames?: Record<string, string> },
 ): Promise<void> {
+  const configText = stringifyConfig(toHFConfigJson(options.config, path.join(dir, 'config.json')));
+  const srcTok = options.tokenizerFrom ? tokenizerSource(options.tokenizerFrom) : undefined;
   fs.mkdirSync(dir, { recursive: true });
-  writeFileAtomic(path.join(dir, 'config.json'), stringifyConfig(toHFConfigJson(options.config)));
-  await options.model.saveWeights(path.join(dir, 'model.safetensors'), { metadata: { format: 'pt' } });
-  if (options.tokenizerFrom) {
-    const srcDir = fs.statSync(options.tokenizerFrom).isDirectory() ? options.tokenizerFrom : path.dirname(options.tokenizerFrom);
-    const srcTok = fs.statSync(options.tokenizerFrom).isDirectory() ? path.join(srcDir, 'tokenizer.json') : options.tokenizerFrom;
+  const weights = path.join(dir, 'model.safetensors');
+  const tmpWeights = tempName(weights);
+  try {
+    await options.model.saveWeights(tmpWeights, { metadata: { format: 'pt' } });
+    fs.renameSync(tmpWeights, weights);
+  } catch (err) {
+    fs.rmSync(tmpWeights, { force: true });
+    throw err;
+  }
+  writeFileAtomic(path.join(dir, 'config.json'), configText);
+  if (srcTok) {
+    const srcDir = path.dirname(srcTok);
     for (const name of TOKENIZER_FILES) {
       const src = name === 'tokenizer.json' ? srcTok : path.join(srcDir, name);
       const dst = path.join(dir, name);

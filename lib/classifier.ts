@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { FileError } from './errors';
 import { labelsOf, toNativeConfig, type HFConfig } from './config';
 import { resolveModelFolder, saveModelFolder } from './checkpoint';
-import { native, type NativeConfig, type NativeModel } from './native';
+import { native, type NativeAddon, type NativeConfig, type NativeModel } from './native';
 import { loadTokenizer, packBatch, type TextTokenizer } from './tokenize';
 import { sigmoid } from './metrics';
 
@@ -63,7 +63,8 @@ export function resolveDevice(device: DeviceOption = 'auto'): 'cpu' | 'cuda' {
 function readLabelNames(file: string): Record<string, string> {
   try {
     const v = JSON.parse(fs.readFileSync(file, 'utf8'));
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('must be an object {"CUI": "name"}');
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string'))
+      throw new Error('must be an object {"CUI": "readable name"}');
     return v as Record<string, string>;
   } catch (err) {
     throw new FileError(file, (err as Error).message);
@@ -97,6 +98,7 @@ export class Classifier {
     this.labels = labelsOf(config) ?? Array.from({ length: nativeConfig.numLabels }, (_, i) => `LABEL_${i}`);
     this.labelNames = options.labelNames ?? {};
     this.batchSize = options.batchSize ?? 64;
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${options.batchSize}`);
   }
 
   /** The native model (for training steps and weight I/O); throws once closed. */
@@ -105,8 +107,19 @@ export class Classifier {
     return this.nativeModel;
   }
 
+  private assertOpen(): void {
+    if (!this.nativeModel) throw new Error('radbert-native: this Classifier was closed');
+  }
+
+  /** Whether close() has been called. */
+  get closed(): boolean {
+    return this.nativeModel === null;
+  }
+
   /** Token ids of each text, with special tokens, truncated to maxLength. */
   encode(texts: string[]): number[][] {
+    this.assertOpen();
+    if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) throw new TypeError('encode: expected an array of strings');
     return this.tokenizer.encodeBatch(texts, this.maxLength);
   }
 
@@ -115,13 +128,16 @@ export class Classifier {
     const model = this.model;
     if (this.nativeConfig.architecture !== 'ModernBertForSequenceClassification')
       throw new Error(`logits(): this is a ${this.nativeConfig.architecture}, not a sequence classifier`);
+    if (!Array.isArray(input)) throw new TypeError('logits: expected an array of strings or of token-id arrays');
     const seqs = input.length && typeof input[0] === 'string' ? this.encode(input as string[]) : (input as number[][]);
     const k = this.nativeConfig.numLabels;
     const rows: Float32Array[] = [];
     for (let start = 0; start < seqs.length; start += this.batchSize) {
-      const batch = packBatch(seqs.slice(start, start + this.batchSize));
+      const chunk = seqs.slice(start, start + this.batchSize);
+      const batch = packBatch(chunk);
       const out = await model.forward(batch.ids, batch.cuSeqlens);
-      for (let i = 0; i * k < out.length; i++) rows.push(out.slice(i * k, (i + 1) * k));
+      if (out.length !== chunk.length * k) throw new Error(`radbert-native: forward returned ${out.length} values for ${chunk.length} x ${k} logits`);
+      for (let i = 0; i < chunk.length; i++) rows.push(out.slice(i * k, (i + 1) * k));
     }
     return rows;
   }
@@ -130,6 +146,7 @@ export class Classifier {
   predict(text: string, options?: PredictOptions): Promise<Prediction>;
   predict(texts: string[], options?: PredictOptions): Promise<Prediction[]>;
   async predict(input: string | string[], options: PredictOptions = {}): Promise<Prediction | Prediction[]> {
+    this.assertOpen();
     const threshold = options.threshold ?? 0.5;
     if (typeof threshold !== 'number' || Number.isNaN(threshold)) throw new Error('predict: threshold must be a number');
     const texts = typeof input === 'string' ? [input] : input;
@@ -142,6 +159,7 @@ export class Classifier {
 
   /** "Readable name (CUI)" when a name is known, else the CUI itself. */
   labelName(label: string): string {
+    this.assertOpen();
     const name = this.labelNames[label];
     return name ? `${name} (${label})` : label;
   }
@@ -165,11 +183,31 @@ export class Classifier {
 
 function maxLengthFor(options: LoadOptions, tok: TextTokenizer, config: HFConfig): number {
   if (options.maxLength !== undefined) {
-    if (!Number.isInteger(options.maxLength) || options.maxLength < 3) throw new Error(`maxLength must be an integer >= 3, got ${options.maxLength}`);
+    const least = tok.numSpecialTokens + 1;
+    if (!Number.isInteger(options.maxLength) || options.maxLength < least)
+      throw new Error(`maxLength must be an integer >= ${least} (the special tokens plus one), got ${options.maxLength}`);
     return options.maxLength;
   }
   const mpe = typeof config.max_position_embeddings === 'number' ? config.max_position_embeddings : 8192;
   return Math.min(tok.modelMaxLength ?? mpe, mpe);
+}
+
+/**
+ * Tensors a checkpoint may hold that a model legitimately does not use (ignored silently, as transformers does):
+ * the masked-LM decoder (tied to the embeddings, or of a pretraining checkpoint loaded as a bare model / classifier
+ * body), and buffers some exporters save.
+ */
+const IGNORED_UNEXPECTED = [/^(model\.)?decoder\.(weight|bias)$/, /(^|\.)rotary_emb\.inv_freq$/, /\.num_batches_tracked$/, /(^|\.)position_ids$/];
+
+function setThreads(addon: NativeAddon, threads: number | undefined): void {
+  if (threads === undefined) return;
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive integer, got ${threads}`);
+  addon.setNumThreads(threads);
+}
+
+/** One-line warnings (console.warn; set RADBERT_QUIET=1 to silence). */
+function warn(line: string): void {
+  if (!process.env.RADBERT_QUIET) console.warn(line);
 }
 
 /** Load a Hugging Face ModernBERT folder (config.json, model.safetensors or shards, tokenizer.json). */
@@ -181,16 +219,20 @@ export async function load(dir: string, options: LoadOptions = {}): Promise<Clas
   const tokenizer = loadTokenizer(tokSource);
   const device = resolveDevice(options.device);
   const addon = native();
-  if (options.threads) addon.setNumThreads(options.threads);
+  setThreads(addon, options.threads);
   const model = await addon.createModel(nativeConfig, { device, seed: 0, init: false });
   try {
     const report = await model.loadWeights(folder.weightFiles);
+    // The model was created uninitialised (init: false), so every parameter must come from the files.
     if (report.missing.length) {
       throw new FileError(
-        folder.weightFiles.length === 1 ? folder.weightFiles[0] : path.join(dir, 'model.safetensors.index.json'),
+        folder.weightFiles.length === 1 ? folder.weightFiles[0] : path.join(folder.dir, 'model.safetensors.index.json'),
         `${report.missing.length} tensor(s) of ${nativeConfig.architecture} are missing, e.g. "${report.missing.slice(0, 3).join('", "')}"`,
       );
     }
+    const unexpected = report.unexpected.filter((k) => !IGNORED_UNEXPECTED.some((re) => re.test(k)));
+    if (unexpected.length)
+      warn(`radbert-native: ${folder.dir}: ignored ${unexpected.length} tensor(s) that ${nativeConfig.architecture} does not use, e.g. "${unexpected.slice(0, 3).join('", "')}"`);
   } catch (err) {
     model.free();
     throw err;
@@ -210,6 +252,8 @@ export async function createClassifier(
   const nativeConfig = toNativeConfig(config);
   const tokenizer = loadTokenizer(options.tokenizer);
   const device = resolveDevice(options.device);
-  const model = await native().createModel(nativeConfig, { device, seed: options.seed ?? 42, init: true });
+  const addon = native();
+  setThreads(addon, options.threads);
+  const model = await addon.createModel(nativeConfig, { device, seed: options.seed ?? 42, init: true });
   return new Classifier(model, config, nativeConfig, tokenizer, device, maxLengthFor(options, tokenizer, config), { batchSize: options.batchSize });
 }

@@ -163,27 +163,39 @@ export function toNativeConfig(cfg: HFConfig, file = 'config.json'): NativeConfi
     globalLayers = Array.from({ length: numHiddenLayers }, (_, i) => i % every === 0);
   }
 
+  // transformers 5.17 (ModernBertConfig.convert_rope_params_to_dict): rope_parameters[kind], overlaid by a legacy
+  // rope_scaling dict when one is given, else the 4.x keys global_rope_theta / local_rope_theta, else 160000 / 10000.
+  const rp = cfg.rope_parameters;
+  if (rp !== undefined && rp !== null && (typeof rp !== 'object' || Array.isArray(rp)))
+    r.fail('rope_parameters', 'an object {"full_attention": {...}, "sliding_attention": {...}}', rp);
+  const scaling = cfg.rope_scaling;
+  if (scaling !== undefined && scaling !== null && (typeof scaling !== 'object' || Array.isArray(scaling))) r.fail('rope_scaling', 'an object', scaling);
   const theta = (kind: 'full_attention' | 'sliding_attention', legacyKey: 'global_rope_theta' | 'local_rope_theta'): number => {
-    const rp = cfg.rope_parameters as Record<string, Record<string, unknown> | undefined> | undefined | null;
-    const p = rp && typeof rp === 'object' ? rp[kind] : undefined;
-    if (p && typeof p === 'object') {
-      const type = p.rope_type ?? p.type ?? 'default';
-      if (type !== 'default') throw new FileError(file, `rope_type ${JSON.stringify(type)} is not supported (only "default")`, `rope_parameters.${kind}`);
-      const t = p.rope_theta;
-      if (t !== undefined) {
-        if (typeof t !== 'number' || !(t > 0)) r.fail(`rope_parameters.${kind}.rope_theta`, 'a positive number', t);
-        return t as number;
-      }
+    const own = rp ? (rp as Record<string, unknown>)[kind] : undefined;
+    if (own !== undefined && own !== null && (typeof own !== 'object' || Array.isArray(own))) r.fail(`rope_parameters.${kind}`, 'an object', own);
+    const p = { ...((own as Record<string, unknown> | undefined) ?? {}), ...((scaling as Record<string, unknown> | undefined) ?? {}) };
+    const sc = scaling as Record<string, unknown> | undefined | null;
+    const where = sc && (sc.rope_type !== undefined || sc.type !== undefined) ? 'rope_scaling' : `rope_parameters.${kind}`;
+    const type = p.rope_type ?? p.type ?? 'default';
+    if (type !== 'default')
+      throw new FileError(file, `rope_type ${JSON.stringify(type)} is not supported (only "default": plain RoPE, as ModernBERT was trained)`, where);
+    const prf = p.partial_rotary_factor;
+    if (prf !== undefined && prf !== null && prf !== 1)
+      throw new FileError(file, `partial_rotary_factor ${JSON.stringify(prf)} is not supported (only 1)`, `rope_parameters.${kind}`);
+    const t = p.rope_theta;
+    if (t !== undefined && t !== null) {
+      if (typeof t !== 'number' || !Number.isFinite(t) || !(t > 0)) r.fail(`rope_parameters.${kind}.rope_theta`, 'a positive number', t);
+      return t as number;
     }
-    if (cfg.rope_scaling !== undefined && cfg.rope_scaling !== null)
-      throw new FileError(file, 'rope scaling is not supported', 'rope_scaling');
     return r.num(legacyKey, Number.MIN_VALUE);
   };
 
+  // As transformers: id2label decides when present (a disagreeing num_labels is only warned about there), else
+  // num_labels, else 2.
   const labels = labelsOf(cfg, file);
   let numLabels = labels?.length ?? (r.has('num_labels') ? r.int('num_labels') : 2);
-  if (labels && r.has('num_labels') && r.int('num_labels') !== labels.length)
-    throw new FileError(file, `num_labels ${String(cfg.num_labels)} disagrees with id2label's ${labels.length} entries`, 'num_labels');
+  if (architecture === 'ModernBertForSequenceClassification' && numLabels < 1)
+    throw new FileError(file, 'a sequence classifier needs at least one label', labels ? 'id2label' : 'num_labels');
   if (architecture !== 'ModernBertForSequenceClassification') numLabels = Math.max(numLabels, 1);
 
   const padTokenId = cfg.pad_token_id === null ? -1 : r.int('pad_token_id', 0);
@@ -219,22 +231,65 @@ export function toNativeConfig(cfg: HFConfig, file = 'config.json'): NativeConfi
   };
 }
 
-/** Configs of the presets `--init tiny|small|base|large` (base and large: answerdotai's ModernBERT configs). */
+/**
+ * answerdotai/ModernBERT-base's published config.json (the keys that describe the model; bookkeeping keys such as
+ * transformers_version, torch_dtype, gradient_checkpointing or reference_compile are left out). Note the published
+ * classifier_pooling is "mean", not ModernBertConfig's default "cls".
+ */
+const MODERNBERT_BASE: HFConfig = {
+  architectures: ['ModernBertForMaskedLM'],
+  model_type: 'modernbert',
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 50281,
+  classifier_activation: 'gelu',
+  classifier_bias: false,
+  classifier_dropout: 0.0,
+  classifier_pooling: 'mean',
+  cls_token_id: 50281,
+  decoder_bias: true,
+  deterministic_flash_attn: false,
+  embedding_dropout: 0.0,
+  eos_token_id: 50282,
+  global_attn_every_n_layers: 3,
+  global_rope_theta: 160000.0,
+  hidden_activation: 'gelu',
+  hidden_size: 768,
+  initializer_cutoff_factor: 2.0,
+  initializer_range: 0.02,
+  intermediate_size: 1152,
+  local_attention: 128,
+  local_rope_theta: 10000.0,
+  max_position_embeddings: 8192,
+  mlp_bias: false,
+  mlp_dropout: 0.0,
+  norm_bias: false,
+  norm_eps: 1e-5,
+  num_attention_heads: 12,
+  num_hidden_layers: 22,
+  pad_token_id: 50283,
+  sep_token_id: 50282,
+  sparse_pred_ignore_index: -100,
+  sparse_prediction: false,
+  tie_word_embeddings: true,
+  vocab_size: 50368,
+};
+
+/**
+ * Configs of the presets `--init tiny|small|base|large`: base and large are answerdotai's published ModernBERT-base /
+ * ModernBERT-large configs; tiny and small are base with smaller sizes. A fresh object each call.
+ */
 export function presetConfig(name: 'tiny' | 'small' | 'base' | 'large'): HFConfig {
-  const base: HFConfig = {
-    architectures: ['ModernBertForMaskedLM'],
-    model_type: 'modernbert',
-    ...MODERNBERT_DEFAULTS,
-  };
+  const base = (): HFConfig => JSON.parse(JSON.stringify(MODERNBERT_BASE)) as HFConfig;
   switch (name) {
     case 'tiny':
-      return { ...base, hidden_size: 128, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 192 };
+      return { ...base(), hidden_size: 128, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 192 };
     case 'small':
-      return { ...base, hidden_size: 384, num_hidden_layers: 6, num_attention_heads: 6, intermediate_size: 576 };
+      return { ...base(), hidden_size: 384, num_hidden_layers: 6, num_attention_heads: 6, intermediate_size: 576 };
     case 'base':
-      return { ...base };
+      return base();
     case 'large':
-      return { ...base, hidden_size: 1024, num_hidden_layers: 28, num_attention_heads: 16, intermediate_size: 2624 };
+      return { ...base(), hidden_size: 1024, num_hidden_layers: 28, num_attention_heads: 16, intermediate_size: 2624 };
     default:
       throw new Error(`unknown preset "${String(name)}" (tiny, small, base, large)`);
   }
@@ -253,9 +308,12 @@ export function classifierConfig(body: HFConfig, labels: string[]): HFConfig {
   return out;
 }
 
+/** transformers version whose save_pretrained output toHFConfigJson mirrors. */
+export const TRANSFORMERS_VERSION = '5.17.0';
+
 /**
  * The config.json we write: 5.x keys (layer_types, rope_parameters) plus the 4.x ones where they can express the same
- * model, so transformers 4.x and 5.x both load it.
+ * model (global_attn_every_n_layers only when the layer pattern is periodic), so transformers 4.x and 5.x both load it.
  */
 export function toHFConfigJson(cfg: HFConfig, file = 'config.json'): HFConfig {
   const n = toNativeConfig(cfg, file);
@@ -265,14 +323,25 @@ export function toHFConfigJson(cfg: HFConfig, file = 'config.json'): HFConfig {
     full_attention: { rope_theta: n.globalRopeTheta, rope_type: 'default' },
     sliding_attention: { rope_theta: n.localRopeTheta, rope_type: 'default' },
   };
+  delete out.rope_scaling; // folded into rope_parameters (only "default" is accepted)
   const every = n.globalLayers.findIndex((g, i) => i > 0 && g);
   const period = every > 0 ? every : n.numHiddenLayers;
   if (n.globalLayers.every((g, i) => g === (i % period === 0))) out.global_attn_every_n_layers = period;
   else delete out.global_attn_every_n_layers;
   out.global_rope_theta = n.globalRopeTheta;
   out.local_rope_theta = n.localRopeTheta;
+  // Labels: as save_pretrained, id2label/label2id when known (num_labels is derived from them on reading).
+  const labels = labelsOf(cfg, file);
+  if (labels) {
+    out.id2label = Object.fromEntries(labels.map((l, i) => [String(i), l]));
+    out.label2id = Object.fromEntries(labels.map((l, i) => [l, i]));
+    delete out.num_labels;
+  } else if (n.architecture === 'ModernBertForSequenceClassification') {
+    out.num_labels = n.numLabels;
+  }
+  delete out.torch_dtype; // 4.x spelling of dtype
   out.dtype = 'float32';
-  out.transformers_version = out.transformers_version ?? '5.17.0';
+  out.transformers_version = TRANSFORMERS_VERSION;
   return out;
 }
 

@@ -23,13 +23,13 @@ export type { DownloadOptions, DatasetDownloadOptions, PushOptions, PushResult }
 export { modelCard } from './modelcard';
 export type { ModelCardOptions } from './modelcard';
 export type { DeviceOption, LoadOptions, Prediction, PredictOptions } from './classifier';
-export { stringifyConfig, toNativeConfig, presetConfig, classifierConfig, toHFConfigJson, readConfigFile, labelsOf, MODERNBERT_DEFAULTS } from './config';
+export { stringifyConfig, toNativeConfig, presetConfig, classifierConfig, toHFConfigJson, readConfigFile, labelsOf, MODERNBERT_DEFAULTS, TRANSFORMERS_VERSION } from './config';
 export type { HFConfig } from './config';
 export { resolveModelFolder, saveModelFolder, shardFiles } from './checkpoint';
 export type { ModelFolder } from './checkpoint';
 export { loadTokenizer, packBatch, TextTokenizer } from './tokenize';
 export type { PackedBatch } from './tokenize';
-export { native } from './native';
+export { native, native as nativeAddon } from './native';
 export type { NativeAddon, NativeModel, NativeConfig, StepOptions, StepResult, LoadReport, ModelInfo } from './native';
 export { FileError } from './errors';
 

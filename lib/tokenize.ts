@@ -43,7 +43,7 @@ export class TextTokenizer {
     readonly modelMaxLength?: number,
   ) {
     // Find what the post-processor adds around a single sequence, by encoding a probe with and without specials.
-    const probe = 'a';
+    const probe = ['a', 'the', 'x', '0', 'A'].find((p) => tokenizer.encode(p, { add_special_tokens: false }).ids.length > 0) ?? 'a';
     const bare = tokenizer.encode(probe, { add_special_tokens: false }).ids;
     const full = tokenizer.encode(probe, { add_special_tokens: true }).ids;
     let start = -1;
@@ -65,6 +65,7 @@ export class TextTokenizer {
     if (typeof text !== 'string') throw new TypeError(`encode: expected a string, got ${typeof text}`);
     let content = this.tokenizer.encode(text, { add_special_tokens: false }).ids;
     if (maxLength !== undefined) {
+      if (!Number.isInteger(maxLength)) throw new Error(`maxLength must be an integer, got ${maxLength}`);
       const room = maxLength - this.numSpecialTokens;
       if (room < 0) throw new Error(`maxLength ${maxLength} is smaller than the ${this.numSpecialTokens} special tokens`);
       if (content.length > room) content = content.slice(0, room);
@@ -113,6 +114,7 @@ export function tokenizerFile(pathOrDir: string): string | undefined {
 
 /** Load a tokenizer.json (or a folder holding one, with tokenizer_config.json beside it if present). */
 export function loadTokenizer(pathOrDir: string): TextTokenizer {
+  if (!fs.existsSync(pathOrDir)) throw new FileError(pathOrDir, 'tokenizer not found (pass a tokenizer.json or a folder with one)');
   const file = tokenizerFile(pathOrDir);
   if (!file) throw new FileError(pathOrDir, 'no tokenizer.json here (pass a tokenizer.json or a folder with one)');
   const json = readJson(file);

@@ -41,9 +41,17 @@ function buildCmake(lt, { clean = false } = {}) {
     return 1;
   }
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
-  const common = ['--out', 'build', `--CDTorch_DIR=${lt.torchDir}`, `--CDCMAKE_PREFIX_PATH=${lt.cmakePrefix}`];
-  if (clean) fs.rmSync(path.join(PKG_ROOT, 'build'), { recursive: true, force: true });
+  // cmake-js's own chatter (its cmake command line) only with RADBERT_VERBOSE=1; cmake's and ninja's output always.
+  const common = ['--out', 'build', '--log-level', process.env.RADBERT_VERBOSE === '1' ? 'info' : 'warn',
+    `--CDTorch_DIR=${lt.torchDir}`, `--CDCMAKE_PREFIX_PATH=${lt.cmakePrefix}`];
+  // CMake caches what find_package(Torch) found (TORCH_LIBRARY, c10_LIBRARY, ...): another libtorch needs a fresh build dir.
+  const cache = path.join(PKG_ROOT, 'build', 'CMakeCache.txt');
+  const m = fs.existsSync(cache) && /^Torch_DIR:[A-Z]+=(.*)$/m.exec(fs.readFileSync(cache, 'utf8'));
+  const stale = fs.existsSync(cache) && (!m || path.resolve(m[1]) !== path.resolve(lt.torchDir));
+  if (stale && !clean) say(`libtorch changed (build/ was configured with Torch_DIR=${m ? m[1] : '?'}): building from scratch`);
+  if (clean || stale) fs.rmSync(path.join(PKG_ROOT, 'build'), { recursive: true, force: true });
   const t0 = Date.now();
+  say(`cmake-js configure + build (-j${JOBS}), Torch_DIR=${lt.torchDir}`);
   let status = run(process.execPath, [cmakeJs, 'configure', ...common]);
   if (status !== 0) {
     say('cmake configure failed (see above). Is the libtorch above complete? Set LIBTORCH or Torch_DIR to another one.');
@@ -119,7 +127,7 @@ function buildGyp(lt, { clean = false } = {}) {
 function main(argv) {
   const lt = findLibtorch();
   if (!lt) {
-    say(howToFix());
+    process.stderr.write(howToFix() + '\n');
     return 1;
   }
   const opts = { clean: argv.includes('--clean') };

@@ -71,7 +71,7 @@ function buildNative() {
     else if (pipInstallTorch()) lt = findLibtorch();
   }
   if (!lt) {
-    say(howToFix());
+    process.stderr.write(howToFix() + '\n');
     return 1;
   }
   if (!/^2\.13\./.test(lt.version)) say(`libtorch: note: torch ${lt.version} found; radbert-native is tested with 2.13.0`);
