@@ -28,11 +28,13 @@ from sklearn.metrics import accuracy_score, hamming_loss, precision_recall_fscor
 from sklearn.preprocessing import MultiLabelBinarizer
 from transformers import AutoTokenizer, ModernBertConfig, ModernBertForSequenceClassification, Trainer, TrainingArguments, set_seed
 
+# Same as radbert-native's presetConfig(): base/large are answerdotai's ModernBERT configs (classifier_pooling "mean",
+# unlike ModernBertConfig's default "cls"); tiny/small are smaller sizes with the default cls pooling.
 PRESETS = {
     "tiny": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=192),
     "small": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=6, intermediate_size=576),
-    "base": dict(),
-    "large": dict(hidden_size=1024, num_hidden_layers=28, num_attention_heads=16, intermediate_size=2624),
+    "base": dict(classifier_pooling="mean"),
+    "large": dict(hidden_size=1024, num_hidden_layers=28, num_attention_heads=16, intermediate_size=2624, classifier_pooling="mean"),
 }
 COLUMNS = ["Training Loss", "Epoch", "Step", "Validation Loss", "Precision Micro", "Recall Micro", "F1", "Precision Macro",
            "Recall Macro", "F1 Macro", "Exact Match", "Hamming Loss", "Label Accuracy"]

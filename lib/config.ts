@@ -277,15 +277,17 @@ const MODERNBERT_BASE: HFConfig = {
 
 /**
  * Configs of the presets `--init tiny|small|base|large`: base and large are answerdotai's published ModernBERT-base /
- * ModernBERT-large configs; tiny and small are base with smaller sizes. A fresh object each call.
+ * ModernBERT-large configs (classifier_pooling "mean"); tiny and small are base at smaller sizes with
+ * ModernBertConfig's default cls pooling, the recipe whose HF Trainer reference the README compares against (a
+ * randomly initialised tiny model learns far more slowly with mean pooling). A fresh object each call.
  */
 export function presetConfig(name: 'tiny' | 'small' | 'base' | 'large'): HFConfig {
   const base = (): HFConfig => JSON.parse(JSON.stringify(MODERNBERT_BASE)) as HFConfig;
   switch (name) {
     case 'tiny':
-      return { ...base(), hidden_size: 128, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 192 };
+      return { ...base(), classifier_pooling: 'cls', hidden_size: 128, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 192 };
     case 'small':
-      return { ...base(), hidden_size: 384, num_hidden_layers: 6, num_attention_heads: 6, intermediate_size: 576 };
+      return { ...base(), classifier_pooling: 'cls', hidden_size: 384, num_hidden_layers: 6, num_attention_heads: 6, intermediate_size: 576 };
     case 'base':
       return base();
     case 'large':
