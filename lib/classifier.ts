@@ -60,7 +60,8 @@ export function resolveDevice(device: DeviceOption = 'auto'): 'cpu' | 'cuda' {
   return device === 'auto' ? (cuda ? 'cuda' : 'cpu') : device;
 }
 
-function readLabelNames(file: string): Record<string, string> {
+/** Read a label_names.json (CUI → readable name); errors name the file. */
+export function readLabelNames(file: string): Record<string, string> {
   try {
     const v = JSON.parse(fs.readFileSync(file, 'utf8'));
     if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string'))

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { load, type Classifier } from './classifier';
+import { load, readLabelNames, type Classifier } from './classifier';
 import { readRows, seedSplit, LabelBinarizer, DataError } from './data';
 import { computeMetrics } from './metrics';
 import { packBatch } from './tokenize';
@@ -367,12 +367,6 @@ async function cmdTrain(args: string[]): Promise<number> {
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
-}
-
-function readLabelNames(file: string): Record<string, string> {
-  const v = JSON.parse(fs.readFileSync(file, 'utf8'));
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`${file}: must be a JSON object {"CUI": "name"}`);
-  return v;
 }
 
 function modelDir(values: Values): string {

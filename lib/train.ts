@@ -11,7 +11,7 @@ import { hubCacheDir, isHubId, resolveDataset, resolveModel } from './hub';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createClassifier, load, resolveDevice, type Classifier, type DeviceOption } from './classifier';
+import { createClassifier, load, readLabelNames, resolveDevice, type Classifier, type DeviceOption } from './classifier';
 import { classifierConfig, labelsOf, presetConfig, type HFConfig } from './config';
 import { resolveModelFolder, saveModelFolder, writeFileAtomic } from './checkpoint';
 import { DataError, fitLabels, formatBadRow, LabelBinarizer, readRows, seedSplit, type Row } from './data';
@@ -425,7 +425,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   // ---- model ----
   let labelNames: Record<string, string> | undefined =
-    typeof o.labelNames === 'string' ? readJsonFile<Record<string, string>>(o.labelNames) : o.labelNames;
+    typeof o.labelNames === 'string' ? readLabelNames(o.labelNames) : o.labelNames;
   const device = resolveDevice(o.device);
   if (o.threads) native().setNumThreads(o.threads);
   let clf: Classifier;
@@ -453,7 +453,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           `[${report.missing.join(', ')}]\nYou should probably TRAIN this model on a down-stream task to be able to use it for predictions and inference.`,
       );
     if (report.unexpected.length) info(`unused weights of ${o.model}: ${report.unexpected.length} (e.g. ${report.unexpected.slice(0, 3).join(', ')})`);
-    if (!labelNames && folder.labelNamesFile) labelNames = readJsonFile<Record<string, string>>(folder.labelNamesFile);
+    if (!labelNames && folder.labelNamesFile) labelNames = readLabelNames(folder.labelNamesFile);
     modelDesc = `${o.model} (${report.loaded.length} tensors loaded, ${report.missing.length} newly initialized)`;
   } else {
     const preset = o.init ?? 'tiny';
