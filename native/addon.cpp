@@ -278,16 +278,17 @@ class Model : public Napi::ObjectWrap<Model> {
                                          " but the model (from config.json) expects " + shape_str(p.sizes()));
               if (seen.count(target))
                 throw std::runtime_error(files[f] + ": tensor \"" + key + "\" appears in more than one file");
+              radbert::float_dtype(headers.back(), key);  // a non-float dtype fails here, before any data is read
               seen.insert(target);
               plan.push_back({f, key, target});
             }
           }
-          // Pass 2: read (this validates dtypes) into staging tensors, then copy.
-          std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
-          for (const auto& item : plan) copies.emplace_back(s->by_name.at(item.param), radbert::read_tensor(headers[item.file], item.key));
-          torch::NoGradGuard guard;
-          for (auto& [dst, src] : copies) dst.copy_(src);
-          for (const auto& item : plan) loaded->push_back(item.param);
+          // Pass 2: read each tensor straight into its parameter (no second copy of the model in memory).
+          for (const auto& item : plan) {
+            auto& dst = s->by_name.at(item.param);
+            radbert::read_tensor_into(headers[item.file], item.key, dst);
+            loaded->push_back(item.param);
+          }
           for (const auto& [name, p] : s->params)
             if (!seen.count(name)) missing->push_back(name);
         },
@@ -381,7 +382,15 @@ class Model : public Napi::ObjectWrap<Model> {
             torch::manual_seed(seed);
           }
           s->module->train();
-          for (auto& [name, p] : s->params) p.mutable_grad() = torch::Tensor();
+          // Gradients start as None each step (torch's zero_grad(set_to_none=True)), except the token embeddings':
+          // their sparse gradient is added into a dense buffer kept allocated across steps and zeroed here (a fresh
+          // vocab x hidden buffer would be page-faulted in on every step).
+          const auto& emb = s->module->model->embeddings->tok_embeddings->weight;
+          for (auto& [name, p] : s->params) {
+            if (!p.is_same(emb)) p.mutable_grad() = torch::Tensor();
+            else if (p.grad().defined() && !p.grad().is_sparse()) p.mutable_grad().zero_();
+            else p.mutable_grad() = torch::zeros_like(p);
+          }
           auto logits = s->module->forward(batch, s->gen);
           auto loss = torch::binary_cross_entropy_with_logits(logits, y);
           loss.backward();

@@ -21,12 +21,16 @@ torch::Tensor varlen_attention(const torch::Tensor& q, const torch::Tensor& k, c
   std::vector<torch::Tensor> outs;
   outs.reserve(n);
   std::map<int64_t, torch::Tensor> masks;  // one band mask per distinct length
+  // split_with_sizes, not slice: its backward is one cat where each slice's backward would zero-fill all T tokens.
+  const auto lens = batch.lengths();
+  auto split = [&](const torch::Tensor& t) { return n == 1 ? std::vector<torch::Tensor>{t} : t.split_with_sizes(lens, 0); };
+  const auto qs = split(q), ks = split(k), vs = split(v);
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t start = batch.cu[i], end = batch.cu[i + 1], len = end - start;
+    const int64_t len = lens[i];
     // [len, heads, d] -> [1, heads, len, d]
-    auto qi = q.slice(0, start, end).transpose(0, 1).unsqueeze(0);
-    auto ki = k.slice(0, start, end).transpose(0, 1).unsqueeze(0);
-    auto vi = v.slice(0, start, end).transpose(0, 1).unsqueeze(0);
+    auto qi = qs[i].transpose(0, 1).unsqueeze(0);
+    auto ki = ks[i].transpose(0, 1).unsqueeze(0);
+    auto vi = vs[i].transpose(0, 1).unsqueeze(0);
     std::optional<torch::Tensor> mask;
     if (window >= 0 && len - 1 > window) {
       auto it = masks.find(len);

@@ -42,9 +42,12 @@ torch::Tensor gelu_new(const torch::Tensor& x) {  // transformers' NewGELUActiva
 torch::Tensor relu(const torch::Tensor& x) { return torch::relu(x); }
 torch::Tensor silu(const torch::Tensor& x) { return torch::silu(x); }
 
-torch::Tensor rotate_half(const torch::Tensor& x) {
-  auto half = x.size(-1) / 2;
-  return torch::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
+// HF's (x * cos) + (rotate_half(x) * sin) with cos = cat(c, c), sin = cat(s, s), written on the halves: the same
+// floating-point operations (a + (-b) * s == a - b * s exactly), and chunk's backward is one cat where slicing's
+// backward would zero-fill the whole tensor once per slice.
+torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& c, const torch::Tensor& s) {
+  auto halves = x.chunk(2, -1);
+  return torch::cat({halves[0] * c - halves[1] * s, halves[1] * c + halves[0] * s}, -1);
 }
 
 // torch.nn.init.trunc_normal_ (inverse-CDF method), drawing from `gen`.
@@ -59,7 +62,7 @@ void trunc_normal_(torch::Tensor& t, double std, double cutoff, at::Generator& g
   t.clamp_(a, b);
 }
 
-void init_linear(torch::nn::Linear& lin, double std, double cutoff, at::Generator& gen) {
+void init_linear(Linear& lin, double std, double cutoff, at::Generator& gen) {
   trunc_normal_(lin->weight, std, cutoff, gen);
   if (lin->bias.defined()) {
     torch::NoGradGuard guard;
@@ -117,7 +120,18 @@ Packed make_packed(const std::vector<int32_t>& ids, const std::vector<int32_t>& 
   return p;
 }
 
+std::vector<int64_t> Packed::lengths() const {
+  std::vector<int64_t> out(cu.size() - 1);
+  for (size_t i = 0; i + 1 < cu.size(); ++i) out[i] = cu[i + 1] - cu[i];
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
+LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) {
+  weight = register_parameter("weight", torch::empty({out, in}));
+  if (with_bias) bias = register_parameter("bias", torch::empty({out}));
+}
+
 LayerNormImpl::LayerNormImpl(int64_t dim_, double eps_, bool with_bias) : dim(dim_), eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}));
   if (with_bias) bias = register_parameter("bias", torch::zeros({dim}));
@@ -128,14 +142,16 @@ torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
 }
 
 EmbeddingsImpl::EmbeddingsImpl(const Config& c) : drop_p(c.embedding_dropout), pad_token_id(c.pad_token_id) {
-  tok_embeddings = register_module("tok_embeddings", torch::nn::Embedding(c.vocab_size, c.hidden_size));
+  tok_embeddings = register_module("tok_embeddings", EmbeddingTable(c.vocab_size, c.hidden_size));
   norm = register_module("norm", LayerNorm(c.hidden_size, c.norm_eps, c.norm_bias));
 }
 
 torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& ids, at::Generator& gen) {
   // padding_idx as nn.Embedding(padding_idx=pad_token_id): that row gets no gradient.
   const int64_t pad = (pad_token_id >= 0 && pad_token_id < tok_embeddings->weight.size(0)) ? pad_token_id : -1;
-  auto h = torch::embedding(tok_embeddings->weight, ids, pad);
+  // In training the gradient is sparse: autograd adds it into the dense .grad that the train step keeps allocated
+  // (zeroed each step), instead of zero-filling a fresh vocab x hidden buffer on every backward.
+  auto h = torch::embedding(tok_embeddings->weight, ids, pad, false, /*sparse=*/is_training());
   return dropout(norm(h), drop_p, is_training(), gen);
 }
 
@@ -148,35 +164,34 @@ Rotary::Rotary(double theta, int64_t dim_) : dim(dim_) {
 std::pair<torch::Tensor, torch::Tensor> Rotary::lookup(const torch::Tensor& position_ids, int64_t) {
   auto inv = inv_freq.to(position_ids.device());
   auto freqs = position_ids.to(torch::kFloat).unsqueeze(1) * inv.unsqueeze(0);  // [T, dim/2]
-  auto emb = torch::cat({freqs, freqs}, -1);                                      // [T, dim]
-  return {emb.cos(), emb.sin()};
+  // HF's tables are cat(freqs, freqs).cos() / .sin(): both halves equal, so one half is kept (see apply_rotary).
+  return {freqs.cos(), freqs.sin()};
 }
 
 AttentionImpl::AttentionImpl(const Config& c, int64_t layer_idx)
     : num_heads(c.num_attention_heads), head_dim(c.head_dim()), dropout_p(c.attention_dropout) {
-  Wqkv = register_module("Wqkv", torch::nn::Linear(torch::nn::LinearOptions(c.hidden_size, 3 * c.hidden_size)
-                                                       .bias(c.attention_bias)));
-  Wo = register_module("Wo", torch::nn::Linear(torch::nn::LinearOptions(c.hidden_size, c.hidden_size).bias(c.attention_bias)));
+  Wqkv = register_module("Wqkv", Linear(c.hidden_size, 3 * c.hidden_size, c.attention_bias));
+  Wo = register_module("Wo", Linear(c.hidden_size, c.hidden_size, c.attention_bias));
   window = c.global_layers[layer_idx] ? -1 : c.local_attention / 2;
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const Packed& batch, const torch::Tensor& cos,
                                      const torch::Tensor& sin, at::Generator& gen) {
   const int64_t T = x.size(0);
-  auto qkv = Wqkv(x).view({T, 3, num_heads, head_dim});
-  auto q = qkv.select(1, 0), k = qkv.select(1, 1), v = qkv.select(1, 2);  // [T, heads, d]
+  // unbind, not select: its backward stacks the three gradients instead of zero-filling [T, 3, heads, d] thrice.
+  auto qkv = Wqkv(x).view({T, 3, num_heads, head_dim}).unbind(1);
+  auto q = qkv[0], k = qkv[1], v = qkv[2];  // [T, heads, d]
   auto c = cos.unsqueeze(1), s = sin.unsqueeze(1);
   auto dtype = q.scalar_type();
-  auto qf = q.to(torch::kFloat), kf = k.to(torch::kFloat);
-  q = (qf * c + rotate_half(qf) * s).to(dtype);
-  k = (kf * c + rotate_half(kf) * s).to(dtype);
+  q = apply_rotary(q.to(torch::kFloat), c, s).to(dtype);
+  k = apply_rotary(k.to(torch::kFloat), c, s).to(dtype);
   auto out = varlen_attention(q, k, v, batch, window, is_training() ? dropout_p : 0.0);
   return dropout(Wo(out.reshape({T, num_heads * head_dim})), dropout_p, is_training(), gen);
 }
 
 MLPImpl::MLPImpl(const Config& c) : act(activation_by_name(c.hidden_activation)), drop_p(c.mlp_dropout) {
-  Wi = register_module("Wi", torch::nn::Linear(torch::nn::LinearOptions(c.hidden_size, 2 * c.intermediate_size).bias(c.mlp_bias)));
-  Wo = register_module("Wo", torch::nn::Linear(torch::nn::LinearOptions(c.intermediate_size, c.hidden_size).bias(c.mlp_bias)));
+  Wi = register_module("Wi", Linear(c.hidden_size, 2 * c.intermediate_size, c.mlp_bias));
+  Wo = register_module("Wo", Linear(c.intermediate_size, c.hidden_size, c.mlp_bias));
 }
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x, at::Generator& gen) {
@@ -218,7 +233,7 @@ torch::Tensor BodyImpl::forward(const Packed& batch, at::Generator& gen) {
 }
 
 HeadImpl::HeadImpl(const Config& c) : act(activation_by_name(c.classifier_activation)) {
-  dense = register_module("dense", torch::nn::Linear(torch::nn::LinearOptions(c.hidden_size, c.hidden_size).bias(c.classifier_bias)));
+  dense = register_module("dense", Linear(c.hidden_size, c.hidden_size, c.classifier_bias));
   norm = register_module("norm", LayerNorm(c.hidden_size, c.norm_eps, c.norm_bias));
 }
 
@@ -236,7 +251,7 @@ ModernBertImpl::ModernBertImpl(const Config& c) : config(c) {
   if (c.architecture == "ModernBertModel") return;
   head = register_module("head", Head(c));
   if (c.architecture == "ModernBertForSequenceClassification") {
-    classifier = register_module("classifier", torch::nn::Linear(c.hidden_size, c.num_labels));
+    classifier = register_module("classifier", Linear(c.hidden_size, c.num_labels, true));
   } else {  // ModernBertForMaskedLM
     auto dec = register_module("decoder", Decoder());
     if (!c.tie_word_embeddings) decoder_weight = dec->register_parameter("weight", torch::empty({c.vocab_size, c.hidden_size}));
@@ -258,10 +273,8 @@ torch::Tensor ModernBertImpl::forward(const Packed& batch, at::Generator& gen) {
   } else {
     std::vector<torch::Tensor> means;
     means.reserve(B);
-    for (int64_t i = 0; i < B; ++i) {
-      const int64_t s = batch.cu[i], e = batch.cu[i + 1];
-      means.push_back(h.slice(0, s, e).sum(0) / static_cast<double>(e - s));
-    }
+    auto seqs = B == 1 ? std::vector<torch::Tensor>{h} : h.split_with_sizes(batch.lengths(), 0);
+    for (int64_t i = 0; i < B; ++i) means.push_back(seqs[i].sum(0) / static_cast<double>(seqs[i].size(0)));
     pooled = torch::stack(means);
   }
   pooled = dropout(head(pooled), config.classifier_dropout, is_training(), gen);

@@ -60,7 +60,25 @@ struct Packed {
   torch::Tensor position_ids;  // [T] on device: position of each token inside its own sequence
   int64_t max_len = 0;
   int64_t batch() const { return static_cast<int64_t>(cu.size()) - 1; }
+  std::vector<int64_t> lengths() const;  // per-sequence token counts
 };
+
+// nn.Linear's parameters (weight [out, in], optional bias), allocated but not initialised: a model is either loaded
+// from safetensors or initialised by ModernBertImpl::init_weights, so libtorch's default init would only cost time
+// and touch every page of memory before the real values arrive.
+struct LinearImpl : torch::nn::Module {
+  LinearImpl(int64_t in, int64_t out, bool with_bias);
+  torch::Tensor forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+  torch::Tensor weight, bias;
+};
+TORCH_MODULE(Linear);
+
+// nn.Embedding's table under the key "weight", uninitialised for the same reason as Linear.
+struct EmbeddingTableImpl : torch::nn::Module {
+  EmbeddingTableImpl(int64_t num, int64_t dim) { weight = register_parameter("weight", torch::empty({num, dim})); }
+  torch::Tensor weight;
+};
+TORCH_MODULE(EmbeddingTable);
 
 // LayerNorm whose bias is optional (torch::nn::LayerNorm always has one).
 struct LayerNormImpl : torch::nn::Module {
@@ -75,17 +93,17 @@ TORCH_MODULE(LayerNorm);
 struct EmbeddingsImpl : torch::nn::Module {
   explicit EmbeddingsImpl(const Config& c);
   torch::Tensor forward(const torch::Tensor& ids, at::Generator& gen);
-  torch::nn::Embedding tok_embeddings{nullptr};
+  EmbeddingTable tok_embeddings{nullptr};
   LayerNorm norm{nullptr};
   double drop_p;
   int64_t pad_token_id;
 };
 TORCH_MODULE(Embeddings);
 
-// Rotary tables for one theta: cos/sin for every position up to what a batch needs (grown on demand).
+// Rotary tables for one theta.
 struct Rotary {
   Rotary(double theta, int64_t dim);
-  // cos and sin of shape [T, head_dim] for the given position ids.
+  // cos and sin of shape [T, head_dim / 2] for the given position ids (HF's tables are these, repeated twice).
   std::pair<torch::Tensor, torch::Tensor> lookup(const torch::Tensor& position_ids, int64_t max_len);
   torch::Tensor inv_freq;  // [dim / 2], float32, CPU
   torch::Tensor cos_cache, sin_cache;
@@ -96,7 +114,7 @@ struct AttentionImpl : torch::nn::Module {
   AttentionImpl(const Config& c, int64_t layer_idx);
   torch::Tensor forward(const torch::Tensor& x, const Packed& batch, const torch::Tensor& cos, const torch::Tensor& sin,
                         at::Generator& gen);
-  torch::nn::Linear Wqkv{nullptr}, Wo{nullptr};
+  Linear Wqkv{nullptr}, Wo{nullptr};
   int64_t num_heads, head_dim;
   int64_t window;  // half window (tokens on each side), -1 for global attention
   double dropout_p;
@@ -106,7 +124,7 @@ TORCH_MODULE(Attention);
 struct MLPImpl : torch::nn::Module {
   explicit MLPImpl(const Config& c);
   torch::Tensor forward(const torch::Tensor& x, at::Generator& gen);
-  torch::nn::Linear Wi{nullptr}, Wo{nullptr};
+  Linear Wi{nullptr}, Wo{nullptr};
   Activation act;
   double drop_p;
 };
@@ -139,7 +157,7 @@ TORCH_MODULE(Body);
 struct HeadImpl : torch::nn::Module {
   explicit HeadImpl(const Config& c);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::nn::Linear dense{nullptr};
+  Linear dense{nullptr};
   Activation act;
   LayerNorm norm{nullptr};
 };
@@ -155,7 +173,7 @@ struct ModernBertImpl : torch::nn::Module {
   Config config;
   Body model{nullptr};
   Head head{nullptr};
-  torch::nn::Linear classifier{nullptr};  // sequence classification
+  Linear classifier{nullptr};  // sequence classification
   torch::Tensor decoder_weight;           // masked LM, only when not tied
   torch::Tensor decoder_bias;             // masked LM, optional
 };

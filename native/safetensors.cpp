@@ -232,23 +232,46 @@ SafetensorsHeader read_header(const std::string& file) {
   return h;
 }
 
-torch::Tensor read_tensor(const SafetensorsHeader& h, const std::string& key) {
+namespace {
+const TensorEntry& entry_of(const SafetensorsHeader& h, const std::string& key) {
   auto it = h.tensors.find(key);
   if (it == h.tensors.end()) fail(h.file, "no tensor \"" + key + "\"");
-  const TensorEntry& e = it->second;
-  torch::Dtype dt;
-  if (e.dtype == "F32") dt = torch::kFloat;
-  else if (e.dtype == "F16") dt = torch::kHalf;
-  else if (e.dtype == "BF16") dt = torch::kBFloat16;
-  else if (e.dtype == "F64") dt = torch::kDouble;
-  else fail(h.file, "tensor \"" + key + "\": dtype " + e.dtype + " is not a floating-point type (expected F32, BF16 or F16)");
-  auto t = torch::empty(e.shape, torch::TensorOptions().dtype(dt));
+  return it->second;
+}
+
+void read_bytes(const SafetensorsHeader& h, const std::string& key, const TensorEntry& e, void* dst) {
   std::ifstream in(h.file, std::ios::binary);
   if (!in) fail(h.file, "cannot open file");
   in.seekg(static_cast<std::streamoff>(h.data_start + e.begin));
-  in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(e.end - e.begin));
+  in.read(static_cast<char*>(dst), static_cast<std::streamsize>(e.end - e.begin));
   if (!in) fail(h.file, "tensor \"" + key + "\": could not read its data (truncated file?)");
+}
+}  // namespace
+
+torch::Dtype float_dtype(const SafetensorsHeader& h, const std::string& key) {
+  const auto& d = entry_of(h, key).dtype;
+  if (d == "F32") return torch::kFloat;
+  if (d == "F16") return torch::kHalf;
+  if (d == "BF16") return torch::kBFloat16;
+  if (d == "F64") return torch::kDouble;
+  fail(h.file, "tensor \"" + key + "\": dtype " + d + " is not a floating-point type (expected F32, BF16 or F16)");
+}
+
+torch::Tensor read_tensor(const SafetensorsHeader& h, const std::string& key) {
+  const auto dt = float_dtype(h, key);
+  const TensorEntry& e = entry_of(h, key);
+  auto t = torch::empty(e.shape, torch::TensorOptions().dtype(dt));
+  read_bytes(h, key, e, t.data_ptr());
   return dt == torch::kFloat ? t : t.to(torch::kFloat);
+}
+
+void read_tensor_into(const SafetensorsHeader& h, const std::string& key, torch::Tensor& dst) {
+  const auto dt = float_dtype(h, key);
+  const TensorEntry& e = entry_of(h, key);
+  if (c10::IntArrayRef(e.shape) != dst.sizes()) fail(h.file, "tensor \"" + key + "\": shape does not match its destination");
+  torch::NoGradGuard guard;
+  if (dt == dst.scalar_type() && dst.device().is_cpu() && dst.is_contiguous()) read_bytes(h, key, e, dst.data_ptr());
+  else dst.copy_(read_tensor(h, key));
 }
 
 void write_safetensors(const std::string& file, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,

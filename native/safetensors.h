@@ -27,6 +27,13 @@ struct SafetensorsHeader {
 // Parses and validates the header (sizes, offsets inside the file). Throws std::runtime_error naming the file/key.
 SafetensorsHeader read_header(const std::string& file);
 
+// The tensor's floating-point dtype; throws naming the file and key for an unknown or non-float dtype.
+torch::Dtype float_dtype(const SafetensorsHeader& header, const std::string& key);
+
+// Reads one tensor straight into `dst` (same shape; converted to dst's dtype and device), with no staging copy
+// when dst is a contiguous CPU tensor of the file's dtype. Throws naming the file and key.
+void read_tensor_into(const SafetensorsHeader& header, const std::string& key, torch::Tensor& dst);
+
 // Reads one tensor as float32 (converting F16/BF16/F64), on CPU. Throws naming the file and key.
 torch::Tensor read_tensor(const SafetensorsHeader& header, const std::string& key);
 
