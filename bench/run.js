@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * `npm run bench [-- --quick] [-- --presets tiny,small,base]`: radbert-native and Hugging Face transformers side by
+ * `npm run bench [-- --quick] [-- --presets tiny,small,base] [-- --no-bf16]`: radbert-native and Hugging Face transformers side by
  * side, in one invocation, on the same machine, threads, weights (written once by HF, loaded by both) and captions
  * (../shared/datasets/roco-radiology-mini). Each figure: warm-up, then median (min–max) of repetitions.
  * Results: bench/results/<date>.json and a table of ratios on stdout.
@@ -59,13 +59,23 @@ function measure(name, preset, args, unit) {
 }
 
 const reps = quick ? 2 : 5;
+const bf16Preset = presets.includes('base') ? 'base' : presets[presets.length - 1];
 for (const preset of presets) {
   process.stderr.write(`bench: ${preset}\n`);
-  measure('train bs8', preset, { mode: 'train', batch_size: 8, steps: quick ? 4 : 10, warmup: 2 }, 'samples/s');
-  measure('infer bs64', preset, { mode: 'infer', batch_size: 64, n: 128, reps, warmup: 1 }, 'samples/s');
-  measure('infer bs1', preset, { mode: 'infer', batch_size: 1, n: quick ? 16 : 32, reps: quick ? 1 : 3, warmup: 1 }, 'samples/s');
-  if (preset === presets[presets.length - 1] || preset === 'base')
-    measure('startup', preset, { mode: 'startup' }, 's');
+  // training: 2 warm-up steps, then repetitions of the same following batches (one repetition = `steps` steps)
+  const train = { mode: 'train', batch_size: 8, warmup: 2, steps: quick ? 4 : 8, reps: quick ? 1 : 3 };
+  const infer64 = { mode: 'infer', batch_size: 64, n: 128, reps, warmup: 1 };
+  const infer1 = { mode: 'infer', batch_size: 1, n: quick ? 16 : 32, reps: quick ? 1 : 3, warmup: 1 };
+  measure('train bs8', preset, train, 'samples/s');
+  measure('infer bs64', preset, infer64, 'samples/s');
+  measure('infer bs1', preset, infer1, 'samples/s');
+  if (preset === bf16Preset && !argv.includes('--no-bf16')) {
+    // bf16 autocast on both sides (torch.autocast("cpu", dtype=torch.bfloat16) / options.dtype 'bfloat16')
+    measure('train bs8 bf16', preset, { ...train, bf16: true }, 'samples/s');
+    measure('infer bs64 bf16', preset, { ...infer64, bf16: true }, 'samples/s');
+    measure('infer bs1 bf16', preset, { ...infer1, bf16: true }, 'samples/s');
+  }
+  if (preset === bf16Preset) measure('startup', preset, { mode: 'startup' }, 's');
 }
 
 const fmt = (v, unit) => (unit === 's' ? `${v.median.toFixed(2)} s` : `${v.median.toFixed(2)} (${v.min.toFixed(2)}–${v.max.toFixed(2)})`);

@@ -25,7 +25,8 @@ async function timed(fn, reps, warmup) {
 (async () => {
   if (args.threads) native().setNumThreads(args.threads);
   const inputs = JSON.parse(fs.readFileSync(args.inputs, 'utf8'));
-  const clf = await load(args.model, { maxLength: args.max_length ?? 256 });
+  const bf16 = args.bf16 === true;
+  const clf = await load(args.model, { maxLength: args.max_length ?? 256, dtype: bf16 ? 'bfloat16' : 'float32' });
   const result = { side: 'ours', torch: native().version().torch };
   if (args.mode === 'startup') {
     await clf.predict('CT of Chest with pneumothorax');
@@ -48,19 +49,24 @@ async function timed(fn, reps, warmup) {
       }
     }
   } else if (args.mode === 'train') {
+    // warm-up steps on batches 0..warmup-1, then `reps` repetitions of the same `steps` batches that follow
     const bs = args.batch_size ?? 8;
     const k = clf.labels.length;
     const texts = inputs.train;
-    let i = 0;
-    const step = async () => {
-      const j = i++ % Math.floor(texts.length / bs);
+    const stepOn = async (j) => {
       const batch = packBatch(clf.encode(texts.slice(j * bs, (j + 1) * bs)));
       const targets = Float32Array.from(inputs.targets.slice(j * bs, (j + 1) * bs).flat());
       if (targets.length !== bs * k) throw new Error('targets/labels mismatch');
-      await clf.model.trainStep(batch.ids, batch.cuSeqlens, targets, { lr: 5e-5, maxGradNorm: 1.0 });
+      await clf.model.trainStep(batch.ids, batch.cuSeqlens, targets, { lr: 5e-5, maxGradNorm: 1.0, bf16 });
     };
-    result.seconds = await timed(step, args.steps ?? 10, args.warmup ?? 2);
-    result.samples = bs;
+    const warmup = args.warmup ?? 2;
+    const steps = args.steps ?? 8;
+    if ((warmup + steps) * bs > texts.length) throw new Error('not enough training captions for warmup + steps');
+    for (let j = 0; j < warmup; j++) await stepOn(j);
+    result.seconds = await timed(async () => {
+      for (let j = warmup; j < warmup + steps; j++) await stepOn(j);
+    }, args.reps ?? 2, 0);
+    result.samples = steps * bs;
   }
   result.peak_rss_mb = peakRssMb();
   clf.close();

@@ -24,6 +24,22 @@ export interface LoadOptions {
   batchSize?: number;
   /** libtorch intra-op threads (default: libtorch's choice, the number of cores). */
   threads?: number;
+  /**
+   * Compute precision: 'float32' (default) or 'bfloat16' = bf16 autocast (torch.autocast, as HF's bf16=True): weights
+   * stay float32, matmuls and attention run in bf16. Faster on CPUs with bf16 instructions and on GPUs; logits move
+   * by about 1e-2. The bf16 weight copies (half the model's size again) are kept while the weights do not change.
+   */
+  dtype?: ComputeDtype;
+}
+
+/** Compute precision of a Classifier: float32, or bf16 autocast over float32 weights. */
+export type ComputeDtype = 'float32' | 'bfloat16';
+
+/** Validate a dtype option (undefined → 'float32'). */
+export function resolveDtype(dtype: ComputeDtype | undefined): ComputeDtype {
+  if (dtype === undefined) return 'float32';
+  if (dtype !== 'float32' && dtype !== 'bfloat16') throw new Error(`dtype must be 'float32' or 'bfloat16', got ${JSON.stringify(dtype)}`);
+  return dtype;
 }
 
 /** The labels whose probability is above the threshold, most probable first, with their probabilities. */
@@ -80,6 +96,8 @@ export class Classifier {
   labelNames: Record<string, string>;
   private nativeModel: NativeModel | null;
   private readonly batchSize: number;
+  /** Compute precision of logits()/predict() (set from options.dtype; may be changed). */
+  dtype: ComputeDtype;
 
   constructor(
     model: NativeModel,
@@ -93,9 +111,10 @@ export class Classifier {
     readonly device: 'cpu' | 'cuda',
     /** Inputs are truncated to this many tokens. */
     readonly maxLength: number,
-    options: { labelNames?: Record<string, string>; batchSize?: number } = {},
+    options: { labelNames?: Record<string, string>; batchSize?: number; dtype?: ComputeDtype } = {},
   ) {
     this.nativeModel = model;
+    this.dtype = resolveDtype(options.dtype);
     this.labels = labelsOf(config) ?? Array.from({ length: nativeConfig.numLabels }, (_, i) => `LABEL_${i}`);
     this.labelNames = options.labelNames ?? {};
     this.batchSize = options.batchSize ?? 64;
@@ -136,7 +155,7 @@ export class Classifier {
     for (let start = 0; start < seqs.length; start += this.batchSize) {
       const chunk = seqs.slice(start, start + this.batchSize);
       const batch = packBatch(chunk);
-      const out = await model.forward(batch.ids, batch.cuSeqlens);
+      const out = await model.forward(batch.ids, batch.cuSeqlens, { bf16: resolveDtype(this.dtype) === 'bfloat16' });
       if (out.length !== chunk.length * k) throw new Error(`radbert-native: forward returned ${out.length} values for ${chunk.length} x ${k} logits`);
       for (let i = 0; i < chunk.length; i++) rows.push(out.slice(i * k, (i + 1) * k));
     }
@@ -242,6 +261,7 @@ export async function load(dir: string, options: LoadOptions = {}): Promise<Clas
   return new Classifier(model, folder.config, nativeConfig, tokenizer, device, maxLengthFor(options, tokenizer, folder.config), {
     labelNames,
     batchSize: options.batchSize,
+    dtype: options.dtype,
   });
 }
 
@@ -256,5 +276,8 @@ export async function createClassifier(
   const addon = native();
   setThreads(addon, options.threads);
   const model = await addon.createModel(nativeConfig, { device, seed: options.seed ?? 42, init: true });
-  return new Classifier(model, config, nativeConfig, tokenizer, device, maxLengthFor(options, tokenizer, config), { batchSize: options.batchSize });
+  return new Classifier(model, config, nativeConfig, tokenizer, device, maxLengthFor(options, tokenizer, config), {
+    batchSize: options.batchSize,
+    dtype: options.dtype,
+  });
 }

@@ -22,7 +22,7 @@ export { resolveModel, resolveDataset, pushToHub, defaultRepoId, HubError, hubCa
 export type { DownloadOptions, DatasetDownloadOptions, PushOptions, PushResult } from './hub';
 export { modelCard } from './modelcard';
 export type { ModelCardOptions } from './modelcard';
-export type { DeviceOption, LoadOptions, Prediction, PredictOptions } from './classifier';
+export type { ComputeDtype, DeviceOption, LoadOptions, Prediction, PredictOptions } from './classifier';
 export { stringifyConfig, toNativeConfig, presetConfig, classifierConfig, toHFConfigJson, readConfigFile, labelsOf, MODERNBERT_DEFAULTS, TRANSFORMERS_VERSION } from './config';
 export type { HFConfig } from './config';
 export { resolveModelFolder, saveModelFolder, shardFiles } from './checkpoint';
@@ -30,7 +30,7 @@ export type { ModelFolder } from './checkpoint';
 export { loadTokenizer, packBatch, TextTokenizer } from './tokenize';
 export type { PackedBatch } from './tokenize';
 export { native, native as nativeAddon } from './native';
-export type { NativeAddon, NativeModel, NativeConfig, StepOptions, StepResult, LoadReport, ModelInfo } from './native';
+export type { NativeAddon, NativeModel, NativeConfig, ForwardOptions, StepOptions, StepResult, LoadReport, ModelInfo } from './native';
 export { FileError } from './errors';
 
 /** Folder used by predict() when neither options.model nor RADBERT_MODEL names one. */

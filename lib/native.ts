@@ -78,6 +78,17 @@ export interface StepOptions {
   update?: boolean;
   /** Reseed the dropout generator before this step (makes resumed runs reproduce dropout masks). */
   seed?: number;
+  /** Forward and loss under bf16 autocast, fp32 master weights and optimizer (HF Trainer's bf16=True). */
+  bf16?: boolean;
+}
+
+/** Options of one forward call. */
+export interface ForwardOptions {
+  /**
+   * bf16 autocast (torch.autocast(device, dtype=torch.bfloat16)): fp32 weights, matmuls and attention in bf16.
+   * The bf16 copies of the weights are kept between calls until any parameter changes.
+   */
+  bf16?: boolean;
 }
 
 /** What one training step reports. */
@@ -108,7 +119,7 @@ export interface NativeModel {
    * offsets [0, len0, len0+len1, ...]. Returns logits row-major: [batch, numLabels] for sequence classification,
    * [tokens, vocabSize] for masked LM, [tokens, hidden] (last hidden state) for the bare model.
    */
-  forward(ids: Int32Array, cuSeqlens: Int32Array): Promise<Float32Array>;
+  forward(ids: Int32Array, cuSeqlens: Int32Array, options?: ForwardOptions): Promise<Float32Array>;
   /** Train-mode forward + BCEWithLogits (mean) against targets [batch, numLabels] + backward (+ clip + AdamW). */
   trainStep(ids: Int32Array, cuSeqlens: Int32Array, targets: Float32Array, options: StepOptions): Promise<StepResult>;
   /** Save AdamW's moments and step count (safetensors: exp_avg.<key>, exp_avg_sq.<key>; metadata step). */

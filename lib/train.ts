@@ -92,6 +92,8 @@ export interface TrainOptions {
   device?: DeviceOption;
   /** libtorch intra-op threads. */
   threads?: number;
+  /** bf16 (HF Trainer's bf16=True): forward and loss under bf16 autocast, fp32 master weights, optimizer and checkpoints; evaluation under autocast too. */
+  bf16?: boolean;
   /** Abort (e.g. Ctrl-C): the current step finishes, a checkpoint is saved, train() resolves with interrupted = true. */
   signal?: AbortSignal;
   /** Print nothing (default false). */
@@ -505,6 +507,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       warmup_ratio: o.warmupRatio,
       warmup_steps: o.warmupSteps,
       optim: 'adamw_torch_fused',
+      bf16: o.bf16 === true,
       logging_strategy: 'steps',
       logging_steps: o.loggingSteps,
       eval_strategy: 'epoch',
@@ -597,7 +600,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       let batches = 0;
       for (let i = 0; i < seqs.length; i += evalBatchSize) {
         const b = packBatch(seqs.slice(i, i + evalBatchSize));
-        logits.set(await model.forward(b.ids, b.cuSeqlens), i * k);
+        logits.set(await model.forward(b.ids, b.cuSeqlens, { bf16: o.bf16 === true }), i * k);
         batches++;
       }
       return { loss: bceWithLogits(logits, y), metrics: computeMetrics(logits, y, o.threshold, k), runtime: (Date.now() - start) / 1000, batches };
@@ -683,6 +686,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             weightDecay: o.weightDecay,
             maxGradNorm: o.maxGradNorm,
             seed: o.seed + globalStep,
+            bf16: o.bf16 === true,
           });
           globalStep++;
           stepInEpoch++;

@@ -6,6 +6,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -14,6 +15,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -82,6 +84,51 @@ class ComputeThread {
   std::atomic<int> threads_{0};
 };
 
+// bf16 autocast, as torch.autocast(device, dtype=torch.bfloat16) / HF Trainer's bf16=True: fp32 parameters, matmuls
+// and attention in bf16 by libtorch's own autocast op lists. Runs on the compute thread only (autocast state and its
+// weight-cast cache are thread-local there). A forward keeps the cache of bf16 weight copies across calls (what one
+// autocast region would do, without re-casting every weight per call); any change of any model's parameters, and
+// every model's destruction, bumps g_weights_epoch, and the next bf16 region clears the cache before using it.
+std::atomic<uint64_t> g_weights_epoch{1};
+uint64_t g_cache_epoch = 0;  // compute thread only: the epoch the cache was filled in
+
+class Autocast {
+ public:
+  Autocast(bool on, c10::DeviceType device, bool keep_cache) : on_(on), device_(device), keep_(keep_cache) {
+    if (!on_) return;
+    const uint64_t epoch = g_weights_epoch.load();
+    // A training region always starts from an empty cache: copies cast under no_grad by a forward carry no
+    // autograd history, and gradients must flow through the casts to the float32 weights.
+    if (g_cache_epoch != epoch || !keep_) {
+      at::autocast::clear_cache();
+      g_cache_epoch = epoch;
+    }
+    prev_enabled_ = at::autocast::is_autocast_enabled(device_);
+    prev_dtype_ = at::autocast::get_autocast_dtype(device_);
+    at::autocast::set_autocast_enabled(device_, true);
+    at::autocast::set_autocast_dtype(device_, at::kBFloat16);
+    at::autocast::increment_nesting();
+  }
+  ~Autocast() {
+    if (!on_) return;
+    if (at::autocast::decrement_nesting() == 0 && !keep_) {
+      at::autocast::clear_cache();
+      g_cache_epoch = 0;  // nothing cached now
+    }
+    at::autocast::set_autocast_enabled(device_, prev_enabled_);
+    at::autocast::set_autocast_dtype(device_, prev_dtype_);
+  }
+  Autocast(const Autocast&) = delete;
+  Autocast& operator=(const Autocast&) = delete;
+
+ private:
+  bool on_;
+  c10::DeviceType device_;
+  bool keep_;
+  bool prev_enabled_ = false;
+  at::ScalarType prev_dtype_ = at::kBFloat16;
+};
+
 // Runs `exec` on the compute thread (waiting for it from a libuv worker thread) and settles a Promise with `done(env)` (on the JS thread) or with the error.
 class Task : public Napi::AsyncWorker {
  public:
@@ -124,6 +171,7 @@ class Task : public Napi::AsyncWorker {
 
 // Everything a model handle owns. Calls lock `mu`, so one forward/step runs at a time per model.
 struct ModelState {
+  ~ModelState() { g_weights_epoch.fetch_add(1); }  // its parameters' addresses may be reused: invalidate bf16 casts
   std::mutex mu;
   radbert::ModernBert module{nullptr};
   torch::Device device{torch::kCPU};
@@ -194,6 +242,14 @@ std::vector<T> typed_arg(const Napi::CallbackInfo& info, size_t i, const std::st
     type_error(info.Env(), what);
   auto arr = info[i].As<Napi::TypedArrayOf<T>>();
   return std::vector<T>(arr.Data(), arr.Data() + arr.ElementLength());
+}
+
+// options.bf16: optional boolean, false when absent.
+bool bf16_option(const Napi::Object& o, const std::string& ctx) {
+  auto v = o.Get("bf16");
+  if (v.IsUndefined() || v.IsNull()) return false;
+  if (!v.IsBoolean()) type_error(o.Env(), ctx + ".bf16 must be a boolean");
+  return v.As<Napi::Boolean>().Value();
 }
 
 radbert::Config parse_config(const Napi::Object& o) {
@@ -345,6 +401,7 @@ class Model : public Napi::ObjectWrap<Model> {
           // Pass 2: read each tensor straight into its parameter (no second copy of the model in memory).
           for (const auto& item : plan) {
             auto& dst = s->by_name.at(item.param);
+            g_weights_epoch.fetch_add(1);
             radbert::read_tensor_into(headers[item.file], item.key, dst);
             loaded->push_back(item.param);
           }
@@ -389,13 +446,20 @@ class Model : public Napi::ObjectWrap<Model> {
     auto s = live(info.Env());
     auto ids = typed_arg<int32_t, napi_int32_array>(info, 0, "forward(ids, cuSeqlens): ids must be an Int32Array");
     auto cu = typed_arg<int32_t, napi_int32_array>(info, 1, "forward(ids, cuSeqlens): cuSeqlens must be an Int32Array");
+    const bool bf16 = info.Length() > 2 && info[2].IsObject() && bf16_option(info[2].As<Napi::Object>(), "forward options");
     auto out = std::make_shared<std::vector<float>>();
     return Task::Run(
         info.Env(),
-        [s, ids = std::move(ids), cu = std::move(cu), out] {
+        [s, ids = std::move(ids), cu = std::move(cu), bf16, out] {
           std::lock_guard<std::mutex> lock(s->mu);
-          radbert::ScopedProfile profile("forward");
-          c10::InferenceMode guard;
+          radbert::ScopedProfile profile(bf16 ? "forward (bf16 autocast)" : "forward");
+          // libtorch's autocast does not cache weight casts under InferenceMode, so a bf16 forward runs under
+          // NoGradGuard (no graph is built either way) and keeps its bf16 weight copies for the next call.
+          std::optional<c10::InferenceMode> inference;
+          std::optional<torch::NoGradGuard> no_grad;
+          if (bf16) no_grad.emplace();
+          else inference.emplace();
+          Autocast autocast(bf16, s->device.type(), /*keep_cache=*/true);
           s->module->eval();
           auto batch = radbert::make_packed(ids, cu, s->module->config.vocab_size, s->device);
           auto logits = s->module->forward(batch, s->gen).to(torch::kCPU, torch::kFloat).contiguous();
@@ -419,13 +483,14 @@ class Model : public Napi::ObjectWrap<Model> {
     so.max_grad_norm = num_or(o, "maxGradNorm", 1.0, "options");
     auto upd = o.Get("update");
     so.update = upd.IsBoolean() ? upd.As<Napi::Boolean>().Value() : true;
+    const bool bf16 = bf16_option(o, "options");
     auto seed_v = o.Get("seed");
     const bool has_seed = seed_v.IsNumber();
     const uint64_t seed = has_seed ? static_cast<uint64_t>(seed_v.As<Napi::Number>().Int64Value()) : 0;
     auto result = std::make_shared<std::pair<double, double>>();
     return Task::Run(
         info.Env(),
-        [s, ids = std::move(ids), cu = std::move(cu), targets = std::move(targets), so, has_seed, seed, result] {
+        [s, ids = std::move(ids), cu = std::move(cu), targets = std::move(targets), so, has_seed, seed, bf16, result] {
           std::lock_guard<std::mutex> lock(s->mu);
           const auto& cfg = s->module->config;
           if (cfg.architecture != "ModernBertForSequenceClassification")
@@ -437,7 +502,7 @@ class Model : public Napi::ObjectWrap<Model> {
             throw std::invalid_argument("trainStep: targets has " + std::to_string(targets.size()) + " values, expected batch " +
                                         std::to_string(B) + " x numLabels " + std::to_string(cfg.num_labels));
           auto y = torch::from_blob(const_cast<float*>(targets.data()), {B, cfg.num_labels}, torch::kFloat).to(s->device).clone();
-          radbert::ScopedProfile profile("trainStep");
+          radbert::ScopedProfile profile(bf16 ? "trainStep (bf16 autocast)" : "trainStep");
           if (has_seed) {
             s->gen.set_current_seed(seed);
             torch::manual_seed(seed);
@@ -452,12 +517,20 @@ class Model : public Napi::ObjectWrap<Model> {
             else if (p.grad().defined() && !p.grad().is_sparse()) p.mutable_grad().zero_();
             else p.mutable_grad() = torch::zeros_like(p);
           }
-          auto logits = s->module->forward(batch, s->gen);
-          auto loss = torch::binary_cross_entropy_with_logits(logits, y);
+          torch::Tensor loss;
+          {
+            // Forward and loss under autocast, backward outside it: what HF Trainer does with bf16=True.
+            Autocast autocast(bf16, s->device.type(), /*keep_cache=*/false);
+            auto logits = s->module->forward(batch, s->gen);
+            loss = torch::binary_cross_entropy_with_logits(logits, y);
+          }
           loss.backward();
           // Without an update the raw gradients stay as they are (readable through saveWeights 'grads').
           const double norm = radbert::clip_grad_norm(s->params, so.update ? so.max_grad_norm : 0.0);
-          if (so.update) radbert::adamw_step(s->params, s->optim, so);
+          if (so.update) {
+            g_weights_epoch.fetch_add(1);
+            radbert::adamw_step(s->params, s->optim, so);
+          }
           *result = {loss.item<double>(), norm};
         },
         [result](Napi::Env env) -> Napi::Value {

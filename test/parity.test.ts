@@ -10,6 +10,8 @@
  *                                    gradient, so a near-zero element cannot blow the ratio up)
  *   loss                             |Δ| ≤ 1e-6; grad norm (pre-clip, as HF Trainer logs it): |Δ| / HF ≤ 1e-5
  *   parameters after one AdamW step  max |ours - torch.optim.AdamW| ≤ 1e-6 (absolute)
+ *   bf16 autocast (HF under torch.autocast("cpu", dtype=torch.bfloat16)): logits ≤ 2e-2 (absolute); loss and
+ *                                    pre-clip grad norm of one backward: relative ≤ 1e-3
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -95,6 +97,70 @@ describeNative()('parity with transformers', () => {
       console.log(`${name}: max |Δ| of one text across batch compositions and alone ${worst.toExponential(2)}`);
       expect(worst).toBeLessThanOrEqual(1e-6);
     });
+  });
+
+  describe.each(CLASSIFIERS)('%s config under bf16 autocast', (name) => {
+    test('logits ≤ 2e-2 vs HF under torch.autocast(bfloat16), and the bf16 path really is bf16', async () => {
+      const c = fx.configs[name];
+      const clf = await load(path.join(dir, name, 'model'), { maxLength: fx.max_length, dtype: 'bfloat16' });
+      let worst = 0;
+      let fromFp32 = 0;
+      for (const key of ['a', 'b'] as const) {
+        const ours = flat(await clf.logits(key === 'a' ? fx.batch_a : fx.batch_b));
+        worst = Math.max(worst, maxAbsDiff(ours, flat(key === 'a' ? c.logits_autocast_a : c.logits_autocast_b)));
+        fromFp32 = Math.max(fromFp32, maxAbsDiff(ours, flat(key === 'a' ? c.logits_a : c.logits_b)));
+      }
+      clf.close();
+      console.log(`${name}: bf16 autocast max |logit − HF autocast| ${worst.toExponential(2)} (ours bf16 vs HF float32: ${fromFp32.toExponential(2)})`);
+      expect(worst).toBeLessThanOrEqual(2e-2);
+      expect(fromFp32).toBeGreaterThan(1e-4); // bf16 rounding is visible: the flag took effect
+    });
+  });
+
+  describe.each(TRAINABLE)('%s training step under bf16 autocast', (name) => {
+    test('loss and grad norm ≤ 1e-3 relative vs HF (forward under torch.autocast, backward outside)', async () => {
+      const c = fx.configs[name];
+      const clf = await load(path.join(dir, name, 'model'));
+      const { ids, cuSeqlens } = packBatch(fx.batch_a);
+      // a bf16 forward first: its cached bf16 weight copies carry no autograd history and must not leak into the step
+      await clf.model.forward(ids, cuSeqlens, { bf16: true });
+      const r = await clf.model.trainStep(ids, cuSeqlens, Float32Array.from(c.targets!.flat()), {
+        lr: fx.lr,
+        maxGradNorm: c.max_grad_norm!,
+        update: false,
+        bf16: true,
+      });
+      clf.close();
+      const lossRel = Math.abs(r.loss - c.loss_autocast!) / c.loss_autocast!;
+      const normRel = Math.abs(r.gradNorm - c.grad_norm_autocast!) / c.grad_norm_autocast!;
+      console.log(
+        `${name} bf16: loss ${r.loss} (HF ${c.loss_autocast}, rel ${lossRel.toExponential(2)}; float32 ${c.loss}), ` +
+          `grad norm ${r.gradNorm} (HF ${c.grad_norm_autocast}, rel ${normRel.toExponential(2)}; float32 ${c.grad_norm})`,
+      );
+      expect(lossRel).toBeLessThanOrEqual(1e-3);
+      expect(normRel).toBeLessThanOrEqual(1e-3);
+    });
+  });
+
+  test('bf16 forward sees weights changed by a training step (its cached bf16 weight copies are refreshed)', async () => {
+    const name = 'awkward';
+    const c = fx.configs[name];
+    const clf = await load(path.join(dir, name, 'model'), { maxLength: fx.max_length, dtype: 'bfloat16' });
+    const before = flat(await clf.logits(fx.batch_a));
+    expect(flat(await clf.logits(fx.batch_a))).toEqual(before); // the cached copies give the same answer
+    const { ids, cuSeqlens } = packBatch(fx.batch_a);
+    await clf.model.trainStep(ids, cuSeqlens, Float32Array.from(c.targets!.flat()), { lr: 1e-2, maxGradNorm: 1 });
+    const after = flat(await clf.logits(fx.batch_a));
+    const file = path.join(tmp, 'awkward-stepped.safetensors');
+    await clf.model.saveWeights(file);
+    clf.close();
+    // a fresh model with the stepped weights (nothing cached for it) must agree bit for bit
+    const fresh = await load(path.join(dir, name, 'model'), { maxLength: fx.max_length, dtype: 'bfloat16' });
+    await fresh.model.loadWeights([file]);
+    const expected = flat(await fresh.logits(fx.batch_a));
+    fresh.close();
+    expect(maxAbsDiff(after, before)).toBeGreaterThan(1e-2);
+    expect(after).toEqual(expected);
   });
 
   describe.each(TRAINABLE)('%s training step vs transformers + torch.optim.AdamW', (name) => {

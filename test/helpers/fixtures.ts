@@ -61,6 +61,12 @@ export interface ConfigFixture {
   loss?: number;
   grad_norm?: number;
   max_grad_norm?: number;
+  /** HF under torch.autocast("cpu", dtype=torch.bfloat16): logits of batch_a / batch_b (eval). */
+  logits_autocast_a: number[][];
+  logits_autocast_b: number[][];
+  /** Trainable configs: loss (forward under autocast) and pre-clip grad norm of one backward on batch_a. */
+  loss_autocast?: number;
+  grad_norm_autocast?: number;
 }
 
 /** What make_fixtures.py records in manifest.json. */

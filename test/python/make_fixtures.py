@@ -17,7 +17,9 @@ Writes, deterministically (fixed seeds, torch.use_deterministic_algorithms):
   OUTDIR/manifest.json            token ids (and texts) of two batch compositions of real captions (one is "CT", 3
                                   tokens; several are truncated at 200 tokens), and per config HF's logits
                                   and sigmoid probabilities (eval, padded batch + attention_mask, sdpa), the
-                                  eager-attention cross-check, targets, loss, pre-clip grad norm, max_grad_norm.
+                                  eager-attention cross-check, targets, loss, pre-clip grad norm, max_grad_norm;
+                                  the same logits, loss and grad norm under bf16 autocast (logits_autocast_*, loss_autocast,
+                                  grad_norm_autocast).
 """
 import json
 import math
@@ -263,6 +265,23 @@ def main(out):
             entry.update(targets=targets.tolist(), loss=loss.item(), grad_norm=norm.item(), max_grad_norm=max_grad_norm,
                          adamw_fused_vs_plain_max_abs=max((f - p).abs().max().item()
                                                           for f, p in zip(fused, model.parameters())))
+        # bf16 autocast (torch.autocast("cpu", dtype=torch.bfloat16), what HF Trainer's bf16=True runs): logits of the
+        # saved model, and for the trainable configs one forward + BCEWithLogits loss under autocast, backward outside
+        # it, and the pre-clip gradient norm. Reloaded from the folder so the float32 records above are untouched.
+        ref = ModernBertForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa").eval()
+        for key, batch in (("a", batch_a), ("b", batch_b)):
+            inp, mask = padded(batch, cfg.pad_token_id)
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                entry["logits_autocast_" + key] = ref(input_ids=inp, attention_mask=mask).logits.float().tolist()
+        if name in TRAINABLE:
+            ref.train()
+            inp, mask = padded(batch_a, cfg.pad_token_id)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss_bf16 = ref(input_ids=inp, attention_mask=mask, labels=torch.tensor(entry["targets"])).loss
+            loss_bf16.backward()
+            entry["loss_autocast"] = loss_bf16.float().item()
+            entry["grad_norm_autocast"] = torch.nn.utils.clip_grad_norm_(ref.parameters(), float("inf")).item()
+        del ref
         manifest["configs"][name] = entry
         log(f"{name}: eager vs sdpa {entry['eager_vs_sdpa_max_abs']:.2e}"
             + (f", loss {entry['loss']:.6f}, grad norm {entry['grad_norm']:.4f} (clip {entry['max_grad_norm']}), "
