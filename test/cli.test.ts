@@ -163,6 +163,29 @@ describe('Ctrl-C, resume, predict, eval', () => {
     expect(r.stdout).toMatch(/\| Split +\| Loss +\| Precision Micro/);
     expect(r.stdout).toMatch(/\| validation \|/);
   });
+
+  test('--bf16: predict under bf16 autocast stays within 2e-2 of float32, eval runs, train records bf16', () => {
+    const text = 'CT of Chest with pneumothorax';
+    const f32 = JSON.parse(cli(['predict', text, '--model', out, '--threshold', '0', '--json']).stdout);
+    const r = cli(['predict', text, '--model', out, '--threshold', '0', '--json', '--bf16']);
+    expect(r.code).toBe(0);
+    const bf16 = JSON.parse(r.stdout);
+    const p32 = Object.fromEntries(f32[0].labels.map((l: { label: string; probability: number }) => [l.label, l.probability]));
+    let worst = 0;
+    let differs = false;
+    for (const l of bf16[0].labels as Array<{ label: string; probability: number }>) {
+      worst = Math.max(worst, Math.abs(l.probability - p32[l.label]));
+      differs ||= l.probability !== p32[l.label];
+    }
+    expect(bf16[0].labels).toHaveLength(f32[0].labels.length);
+    expect(worst).toBeLessThanOrEqual(2e-2);
+    expect(differs).toBe(true); // the flag reached the native forward
+    expect(cli(['eval', '--model', out, '--dataset', MINI, '--split', 'validation', '--max-length', '32', '--bf16']).code).toBe(0);
+    const dir = path.join(tmp, 'bf16-run');
+    const t = cli(['train', '--dataset', MINI, ...small, '--max-steps', '2', '--output-dir', dir, '--bf16', '--quiet']);
+    expect(t.code).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'training_args.json'), 'utf8')).bf16).toBe(true);
+  });
 });
 
 test('org/name resolves through the local HF cache; a pretrained body gets a newly initialized classifier', async () => {
