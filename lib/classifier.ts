@@ -145,21 +145,29 @@ export class Classifier {
 
   /** Raw logits, one Float32Array row per input (texts, or token-id sequences used as they are). */
   async logits(input: string[] | number[][]): Promise<Float32Array[]> {
-    const model = this.model;
-    if (this.nativeConfig.architecture !== 'ModernBertForSequenceClassification')
-      throw new Error(`logits(): this is a ${this.nativeConfig.architecture}, not a sequence classifier`);
     if (!Array.isArray(input)) throw new TypeError('logits: expected an array of strings or of token-id arrays');
     const seqs = input.length && typeof input[0] === 'string' ? this.encode(input as string[]) : (input as number[][]);
     const k = this.nativeConfig.numLabels;
-    const rows: Float32Array[] = [];
+    const matrix = await this.logitsMatrix(seqs);
+    return seqs.map((_, i) => matrix.slice(i * k, (i + 1) * k));
+  }
+
+  /** Logits of token-id sequences as one row-major [sequences, numLabels] array, batchSize rows per native call. */
+  async logitsMatrix(seqs: number[][]): Promise<Float32Array> {
+    const model = this.model;
+    if (this.nativeConfig.architecture !== 'ModernBertForSequenceClassification')
+      throw new Error(`logits(): this is a ${this.nativeConfig.architecture}, not a sequence classifier`);
+    const k = this.nativeConfig.numLabels;
+    const bf16 = resolveDtype(this.dtype) === 'bfloat16';
+    const matrix = new Float32Array(seqs.length * k);
     for (let start = 0; start < seqs.length; start += this.batchSize) {
       const chunk = seqs.slice(start, start + this.batchSize);
       const batch = packBatch(chunk);
-      const out = await model.forward(batch.ids, batch.cuSeqlens, { bf16: resolveDtype(this.dtype) === 'bfloat16' });
+      const out = await model.forward(batch.ids, batch.cuSeqlens, { bf16 });
       if (out.length !== chunk.length * k) throw new Error(`radbert-native: forward returned ${out.length} values for ${chunk.length} x ${k} logits`);
-      for (let i = 0; i < chunk.length; i++) rows.push(out.slice(i * k, (i + 1) * k));
+      matrix.set(out, start * k);
     }
-    return rows;
+    return matrix;
   }
 
   /** Predict the labels of one text or of many. */

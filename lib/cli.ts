@@ -9,7 +9,6 @@ import { parseArgs } from 'node:util';
 import { load, readLabelNames, type Classifier } from './classifier';
 import { readRows, seedSplit, LabelBinarizer, DataError } from './data';
 import { computeMetrics } from './metrics';
-import { packBatch } from './tokenize';
 import { writeDemo } from './demo';
 import { defaultRepoId, HubError, hubEndpoint, hubOffline, isHubId, pushToHub, resolveModel } from './hub';
 import {
@@ -456,12 +455,7 @@ async function cmdEval(args: string[]): Promise<number> {
     const y = new LabelBinarizer(clf.labels).transform(rows);
     if (y.ignored) err(`${y.ignoredLabels.length} CUIs of the ${splitName} split are not labels of the model (${y.ignored} occurrences ignored)`);
     const k = clf.labels.length;
-    const seqs = clf.encode(rows.map((r) => r.text));
-    const logits = new Float32Array(seqs.length * k);
-    for (let i = 0; i < seqs.length; i += batchSize) {
-      const b = packBatch(seqs.slice(i, i + batchSize));
-      logits.set(await clf.model.forward(b.ids, b.cuSeqlens, { bf16: clf.dtype === 'bfloat16' }), i * k);
-    }
+    const logits = await clf.logitsMatrix(clf.encode(rows.map((r) => r.text)));
     const m = computeMetrics(logits, y.data, threshold, k);
     const loss = bceWithLogits(logits, y.data);
     if (values.json) out(JSON.stringify({ split: splitName, rows: rows.length, loss, ...m }, null, 2));

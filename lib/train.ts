@@ -467,6 +467,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     clf = await createClassifier(cfg, { tokenizer: tok, seed: o.seed, maxLength: o.maxLength, device, batchSize: evalBatchSize });
     modelDesc = `${preset} preset, random init (seed ${o.seed})`;
   }
+  clf.dtype = o.bf16 === true ? 'bfloat16' : 'float32';
   const config = clf.config;
   const k = labels.length;
   const model = clf.model;
@@ -596,13 +597,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
     const evaluate = async (seqs: number[][], y: Float32Array): Promise<{ loss: number; metrics: Metrics; runtime: number; batches: number }> => {
       const start = Date.now();
-      const logits = new Float32Array(seqs.length * k);
-      let batches = 0;
-      for (let i = 0; i < seqs.length; i += evalBatchSize) {
-        const b = packBatch(seqs.slice(i, i + evalBatchSize));
-        logits.set(await model.forward(b.ids, b.cuSeqlens, { bf16: o.bf16 === true }), i * k);
-        batches++;
-      }
+      const logits = await clf.logitsMatrix(seqs); // evalBatchSize rows per call, under autocast with --bf16
+      const batches = Math.ceil(seqs.length / evalBatchSize);
       return { loss: bceWithLogits(logits, y), metrics: computeMetrics(logits, y, o.threshold, k), runtime: (Date.now() - start) / 1000, batches };
     };
 
