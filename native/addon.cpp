@@ -399,9 +399,9 @@ class Model : public Napi::ObjectWrap<Model> {
             }
           }
           // Pass 2: read each tensor straight into its parameter (no second copy of the model in memory).
+          g_weights_epoch.fetch_add(1);  // the parameters change: cached bf16 casts are stale
           for (const auto& item : plan) {
             auto& dst = s->by_name.at(item.param);
-            g_weights_epoch.fetch_add(1);
             radbert::read_tensor_into(headers[item.file], item.key, dst);
             loaded->push_back(item.param);
           }
