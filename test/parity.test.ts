@@ -5,7 +5,8 @@
  *
  * Tolerances (the promise in the README):
  *   logits, probabilities            max |ours - HF| ≤ 1e-5 (absolute), real outputs only
- *   padding invariance               one text's logits across batch compositions and alone: max |Δ| ≤ 1e-6
+ *   padding invariance               one text's logits across batch compositions and alone:
+ *                                    max |Δ| ≤ max(1e-6, 2 × transformers' own max |Δ| on this CPU), see the test
  *   gradients                        per tensor: max |ours - HF| / max |HF| ≤ 1e-4 (relative to the tensor's largest
  *                                    gradient, so a near-zero element cannot blow the ratio up)
  *   loss                             |Δ| ≤ 1e-6; grad norm (pre-clip, as HF Trainer logs it): |Δ| / HF ≤ 1e-5
@@ -79,6 +80,14 @@ describeNative()('parity with transformers', () => {
       expect(worst).toBeLessThanOrEqual(1e-5);
     });
 
+    // Why this bound. A text's logits alone and inside a batch go through GEMMs of different row counts; the BLAS picks
+    // other kernels (blocking, AVX-512 vs AMX paths) and float32 sums are reassociated, so the last bits differ, by
+    // CPU. transformers shows the same noise: make_fixtures.py measures its own max |Δ| of the same texts alone vs
+    // batched (sdpa and eager) on this machine (up to 9.5e-7 on a 2-core Xeon with AMX: 4 ulp of a logit near 2). We
+    // require ours to stay within 2× that floor (the maximum over a handful of rounding differences is itself noisy;
+    // another blocking gives another sample of the same distribution), and never above the old 1e-6 where the
+    // floor is lower. A real defect (a pad or a neighbour's token leaking into a sequence, a wrong window) moves
+    // logits by 1e-3 or more.
     test('padding invariance: a text gives the same logits whatever batch it is in, and alone', async () => {
       const inA = await clf.logits(fx.batch_a);
       const inB = await clf.logits(fx.batch_b);
@@ -94,8 +103,15 @@ describeNative()('parity with transformers', () => {
         }
       }
       expect(shared).toBeGreaterThanOrEqual(3);
-      console.log(`${name}: max |Δ| of one text across batch compositions and alone ${worst.toExponential(2)}`);
-      expect(worst).toBeLessThanOrEqual(1e-6);
+      const floors = Object.values(fx.configs).flatMap((c) => [c.hf_padding_dev.sdpa, c.hf_padding_dev.eager]);
+      const hfFloor = Math.max(...floors);
+      expect(hfFloor).toBeLessThan(1e-5); // the reference itself is padding invariant to rounding
+      const bound = Math.max(1e-6, 2 * hfFloor);
+      console.log(
+        `${name}: max |Δ| of one text across batch compositions and alone ${worst.toExponential(2)} ` +
+          `(transformers' own on this CPU: ${hfFloor.toExponential(2)}; bound ${bound.toExponential(2)})`,
+      );
+      expect(worst).toBeLessThanOrEqual(bound);
     });
   });
 

@@ -15,9 +15,12 @@ const REPO = path.resolve(__dirname, '..', '..');
 const GENERATOR = path.join(REPO, 'test', 'python', 'make_fixtures.py');
 const CACHE = path.join(REPO, 'test', '.cache');
 
-/** Folder holding the fixtures (generated on first use, ~1 minute). */
+/**
+ * Folder holding the fixtures (generated on first use, ~1 minute). Keyed by the generator and the CPU model: the
+ * fixtures record transformers' own rounding noise (hf_padding_dev), which depends on the BLAS kernels of the CPU.
+ */
 export function ensureFixtures(): string {
-  const hash = createHash('sha256').update(fs.readFileSync(GENERATOR)).digest('hex').slice(0, 12);
+  const hash = createHash('sha256').update(fs.readFileSync(GENERATOR)).update(os.cpus()[0]?.model ?? '').digest('hex').slice(0, 12);
   const dir = path.join(CACHE, `fixtures-${hash}`);
   if (fs.existsSync(path.join(dir, 'manifest.json'))) return dir;
   const tmp = `${dir}.tmp-${process.pid}`;
@@ -53,6 +56,8 @@ export interface ConfigFixture {
   probs_b: number[][];
   /** HF eager attention vs sdpa on batch_a (the reference's own noise floor). */
   eager_vs_sdpa_max_abs: number;
+  /** HF's own max |Δ logit| of a text of batch_a alone vs in batch_a and in batch_b, per attention, on this CPU. */
+  hf_padding_dev: { sdpa: number; eager: number };
   /** awkward only: HF float32 on the up-cast bf16 / f16 weights. */
   logits_a_bf16?: number[][];
   logits_a_f16?: number[][];
