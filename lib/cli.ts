@@ -545,8 +545,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
+/** Runs the command line and sets the process exit code (what bin/radbert-native.js calls). */
+export function run(argv: string[]): void {
+  main(argv).then(
     (code) => {
       process.exitCode = code;
     },
@@ -556,3 +557,5 @@ if (require.main === module) {
     },
   );
 }
+
+if (require.main === module) run(process.argv.slice(2));

@@ -22,3 +22,19 @@ test('predictions: labels above the threshold, most probable first; threshold 0 
   expect(toPrediction(labels, [2, -1, 0.5, 0], 0).labels).toEqual(['C1', 'C3', 'C4', 'C2']);
   expect(toPrediction(labels, [2, -1, 0.5, 0], 0.9).labels).toEqual([]);
 });
+
+test('the bin is executable by construction: committed with mode 755, runs directly and through npx', () => {
+  const pkg = JSON.parse(require('node:fs').readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  const bin = pkg.bin['radbert-native'];
+  expect(bin).toBe('bin/radbert-native.js');
+  // the mode git records is what every fresh clone gets, whatever tsc or npm's lockfile state do to dist/
+  const staged = execFileSync('git', ['ls-files', '-s', bin], { cwd: ROOT, encoding: 'utf8' });
+  expect(staged).toMatch(/^100755 /);
+  expect(require('node:fs').statSync(path.join(ROOT, bin)).mode & 0o111).toBe(0o111);
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'pipe' });
+  const env = { ...process.env, NODE_OPTIONS: '' };
+  const direct = execFileSync(path.join(ROOT, bin), ['--help'], { cwd: ROOT, encoding: 'utf8', env });
+  expect(direct).toMatch(/usage/);
+  const viaNpx = execFileSync('npx', ['--no-install', 'radbert-native', '--help'], { cwd: ROOT, encoding: 'utf8', env });
+  expect(viaNpx).toMatch(/usage/);
+}, 120000);
