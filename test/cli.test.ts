@@ -1,5 +1,5 @@
 /**
- * The `radbert-native` command (dist/cli.js, built by beforeAll): help and exit codes, bad rows, Hub ids,
+ * The `radbert-native` command (dist/cli/index.js, built by beforeAll): help and exit codes, bad rows, Hub ids,
  * Ctrl-C during training (exit 130, resumable checkpoint, resume), predict and eval on the result.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 const REPO = path.resolve(__dirname, '..');
-const CLI = path.join(REPO, 'dist', 'cli.js');
+const CLI = path.join(REPO, 'dist', 'cli', 'index.js');
 const MINI = path.resolve(REPO, '..', 'shared', 'datasets', 'roco-radiology-mini');
 const TOKENIZER = path.resolve(REPO, '..', 'shared', 'models', 'modernbert-tokenizer');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'radbert-cli-test-'));
@@ -191,8 +191,8 @@ describe('Ctrl-C, resume, predict, eval', () => {
 test('org/name resolves through the local HF cache; a pretrained body gets a newly initialized classifier', async () => {
   /* eslint-disable @typescript-eslint/no-require-imports */
   const { native } = require('../lib/native') as typeof import('../lib/native');
-  const { presetConfig, toNativeConfig } = require('../lib/config') as typeof import('../lib/config');
-  const { saveModelFolder } = require('../lib/checkpoint') as typeof import('../lib/checkpoint');
+  const { presetConfig, toNativeConfig } = require('../lib/model/config') as typeof import('../lib/model/config');
+  const { saveModelFolder } = require('../lib/model/folder') as typeof import('../lib/model/folder');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const cache = path.join(tmp, 'fake-hf-cache');
   const snap = path.join(cache, 'models--answerdotai--ModernBERT-base', 'snapshots', 'aaaaaaaabbbbbbbbccccccccddddddddeeeeeeee');

@@ -3,8 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   readRows, seedSplit, fitLabels, LabelBinarizer, parseCsv, compareCodePoints, DataError, type Row,
-} from '../lib/data';
-import { PCG64, permutation, seedSequenceState } from '../lib/rng';
+} from '../lib/data/readers';
+import { PCG64, permutation, seedSequenceState } from '../lib/data/rng';
 import { runPythonJson } from './helpers/python';
 
 const SHARED = path.resolve(__dirname, '..', '..', 'shared', 'datasets');

@@ -10,11 +10,11 @@ import { HubEmulator } from './helpers/hub-emulator';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { pythonRef } from './helpers/python';
-import { createClassifier } from '../lib/classifier';
-import { classifierConfig, presetConfig } from '../lib/config';
-import { readRows } from '../lib/data';
-import { defaultRepoId, HubError, hubCacheDir, hubToken, parseHubId, pushToHub, resolveDataset, resolveModel, safeRepoPath } from '../lib/hub';
-import { modelCard, hubIdOf } from '../lib/modelcard';
+import { createClassifier } from '../lib/model/classifier';
+import { classifierConfig, presetConfig } from '../lib/model/config';
+import { readRows } from '../lib/data/readers';
+import { defaultRepoId, HubError, hubCacheDir, hubToken, parseHubId, pushToHub, resolveDataset, resolveModel, safeRepoPath } from '../lib/hub/download';
+import { modelCard, hubIdOf } from '../lib/hub/modelcard';
 
 const REPO = path.resolve(__dirname, '..');
 const TOKENIZER = path.resolve(REPO, '..', 'shared', 'models', 'modernbert-tokenizer');

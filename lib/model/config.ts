@@ -4,8 +4,8 @@
  * global_rope_theta, local_rope_theta) and the 5.x keys (layer_types, rope_parameters) are understood.
  */
 import * as fs from 'node:fs';
-import { FileError } from './errors';
-import type { Architecture, NativeConfig } from './native';
+import { FileError } from '../errors';
+import type { Architecture, NativeConfig } from '../native';
 
 /** A config.json object as Hugging Face writes it (only the keys we use are typed). */
 export type HFConfig = Record<string, unknown>;

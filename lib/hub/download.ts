@@ -22,8 +22,8 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import type * as HubLib from '@huggingface/hub';
-import { resolveModelFolder } from './checkpoint';
-import { FileError } from './errors';
+import { resolveModelFolder } from '../model/folder';
+import { FileError } from '../errors';
 import { modelCard } from './modelcard';
 
 type Lib = typeof HubLib;

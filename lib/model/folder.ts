@@ -4,9 +4,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FileError } from './errors';
+import { FileError } from '../errors';
 import { readConfigFile, stringifyConfig, toHFConfigJson, type HFConfig } from './config';
-import type { NativeModel } from './native';
+import type { NativeModel } from '../native';
 
 /** What a model folder holds. */
 export interface ModelFolder {

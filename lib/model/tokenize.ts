@@ -8,7 +8,7 @@ import * as path from 'node:path';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { Tokenizer } = require('@huggingface/tokenizers') as typeof import('@huggingface/tokenizers', { with: { 'resolution-mode': 'import' } });
 type Tokenizer = InstanceType<typeof Tokenizer>;
-import { FileError } from './errors';
+import { FileError } from '../errors';
 
 /** A packed batch: every sequence's ids back to back, and offsets [0, len0, len0+len1, ...]. */
 export interface PackedBatch {

@@ -6,14 +6,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { load, readLabelNames, type Classifier } from './classifier';
-import { readRows, seedSplit, LabelBinarizer, DataError } from './data';
-import { computeMetrics } from './metrics';
-import { writeDemo } from './demo';
-import { defaultRepoId, HubError, hubEndpoint, hubOffline, isHubId, pushToHub, resolveModel } from './hub';
+import { load, readLabelNames, type Classifier } from '../model/classifier';
+import { readRows, seedSplit, LabelBinarizer, DataError } from '../data/readers';
+import { computeMetrics } from '../eval/metrics';
+import { writeDemo } from '../data/demo';
+import { defaultRepoId, HubError, hubEndpoint, hubOffline, isHubId, pushToHub, resolveModel } from '../hub/download';
 import {
   bceWithLogits, hfCachedSnapshot, hfHubCache, resolveSource, tableHeader, tableRow, train, UsageError, TABLE_COLUMNS, type TrainOptions,
-} from './train';
+} from '../train/loop';
 
 const DEFAULT_MODEL = 'answerdotai/ModernBERT-base';
 const DEFAULT_DATASET = 'unsloth/Radiology_mini';
@@ -514,7 +514,7 @@ export async function main(argv: string[]): Promise<number> {
         return command === undefined ? 2 : 0;
       case '--version':
       case '-v':
-        out(JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version);
+        out(JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version);
         return 0;
       case 'train':
         return await cmdTrain(rest);

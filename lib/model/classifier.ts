@@ -3,12 +3,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FileError } from './errors';
+import { FileError } from '../errors';
 import { labelsOf, toNativeConfig, type HFConfig } from './config';
-import { resolveModelFolder, saveModelFolder } from './checkpoint';
-import { native, type NativeAddon, type NativeConfig, type NativeModel } from './native';
+import { resolveModelFolder, saveModelFolder } from './folder';
+import { native, type NativeAddon, type NativeConfig, type NativeModel } from '../native';
 import { loadTokenizer, packBatch, type TextTokenizer } from './tokenize';
-import { sigmoid } from './metrics';
+import { sigmoid } from '../eval/metrics';
 
 /** Where a model runs. 'auto' = CUDA when this build and machine have it, else CPU. */
 export type DeviceOption = 'auto' | 'cpu' | 'cuda';

@@ -7,20 +7,20 @@
  * (seed << 32) + epoch. This is deterministic and resumable, but NOT the order of torch's RandomSampler, so runs
  * match HF Trainer in distribution, not step by step.
  */
-import { hubCacheDir, isHubId, resolveDataset, resolveModel } from './hub';
+import { hubCacheDir, isHubId, resolveDataset, resolveModel } from '../hub/download';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createClassifier, load, readLabelNames, resolveDevice, type Classifier, type DeviceOption } from './classifier';
-import { classifierConfig, labelsOf, presetConfig, type HFConfig } from './config';
-import { resolveModelFolder, saveModelFolder, writeFileAtomic } from './checkpoint';
-import { DataError, fitLabels, formatBadRow, LabelBinarizer, readRows, seedSplit, type Row } from './data';
-import { computeMetrics, type Metrics } from './metrics';
-import { native } from './native';
+import { createClassifier, load, readLabelNames, resolveDevice, type Classifier, type DeviceOption } from '../model/classifier';
+import { classifierConfig, labelsOf, presetConfig, type HFConfig } from '../model/config';
+import { resolveModelFolder, saveModelFolder, writeFileAtomic } from '../model/folder';
+import { DataError, fitLabels, formatBadRow, LabelBinarizer, readRows, seedSplit, type Row } from '../data/readers';
+import { computeMetrics, type Metrics } from '../eval/metrics';
+import { native } from '../native';
 import { Progress } from './progress';
-import { PCG64 } from './rng';
+import { PCG64 } from '../data/rng';
 import { linearScheduleLr, planSteps, warmupStepsFor } from './schedule';
-import { packBatch, tokenizerFile } from './tokenize';
+import { packBatch, tokenizerFile } from '../model/tokenize';
 
 /** Options of train(); names follow the CLI flags (camelCase) and HF TrainingArguments where they exist. */
 export interface TrainOptions {
