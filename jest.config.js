@@ -4,7 +4,7 @@
  * (tsconfig.jest.json), so no test needs --experimental-vm-modules.
  */
 const ESM_ONLY = ['hyparquet', 'hyparquet-compressors', 'hysnappy'];
-const tsJest = ['ts-jest', { tsconfig: 'tsconfig.jest.json', isolatedModules: true }];
+const tsJest = ['ts-jest', { tsconfig: 'tsconfig.jest.json' }];
 
 /** @type {import('jest').Config} */
 module.exports = {

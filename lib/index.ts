@@ -5,9 +5,8 @@
  *   const clf = await load('./ModernRadBERT-cui-classifier');
  *   await clf.predict('CT of Chest with pneumothorax'); // { labels: [...], probabilities: {...} }
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isHubId, resolveModel } from './hub/download';
+import { sourceOf } from './hub/ids';
 import { load, type Classifier, type LoadOptions, type Prediction, type PredictOptions } from './model/classifier';
 
 export { load, createClassifier, Classifier, toPrediction, resolveDevice } from './model/classifier';
@@ -16,10 +15,16 @@ export type { Metrics } from './eval/metrics';
 export { readRows, seedSplit, fitLabels, LabelBinarizer, DataError } from './data/readers';
 export type { Row, Splits, ReadOptions, ReadResult, BadRow } from './data/readers';
 export { permutation } from './data/rng';
-export { train, UsageError } from './train/loop';
+export { train } from './train/loop';
+export { UsageError } from './errors';
 export type { TrainOptions, TrainResult, TrainerState } from './train/loop';
-export { resolveModel, resolveDataset, pushToHub, defaultRepoId, HubError, hubCacheDir, hubToken, hubEndpoint, hubOffline, isHubId, parseHubId } from './hub/download';
-export type { DownloadOptions, DatasetDownloadOptions, PushOptions, PushResult } from './hub/download';
+export { resolveModel, resolveDataset } from './hub/download';
+export { pushToHub, defaultRepoId } from './hub/push';
+export { HubError } from './hub/errors';
+export { hubCacheDir, hubToken, hubEndpoint, hubOffline } from './hub/env';
+export { isHubId, parseHubId } from './hub/ids';
+export type { DownloadOptions, DatasetDownloadOptions } from './hub/download';
+export type { PushOptions, PushResult } from './hub/push';
 export { modelCard } from './hub/modelcard';
 export type { ModelCardOptions } from './hub/modelcard';
 export type { ComputeDtype, DeviceOption, LoadOptions, Prediction, PredictOptions } from './model/classifier';
@@ -54,7 +59,7 @@ export async function predict(
   let pending = cache.get(dir);
   if (!pending) {
     const id = options.model ?? process.env.RADBERT_MODEL;
-    pending = id && !fs.existsSync(id) && isHubId(id) ? resolveModel(id, { revision: options.revision }).then((d) => load(d, options)) : load(dir, options);
+    pending = load(id && sourceOf(id)?.kind === 'hub' ? id : dir, options); // a Hub id resolves through the HF cache
     cache.set(dir, pending);
     pending.catch(() => cache.delete(dir));
   }

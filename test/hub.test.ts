@@ -13,7 +13,12 @@ import { pythonRef } from './helpers/python';
 import { createClassifier } from '../lib/model/classifier';
 import { classifierConfig, presetConfig } from '../lib/model/config';
 import { readRows } from '../lib/data/readers';
-import { defaultRepoId, HubError, hubCacheDir, hubToken, parseHubId, pushToHub, resolveDataset, resolveModel, safeRepoPath } from '../lib/hub/download';
+import { resolveDataset, resolveModel } from '../lib/hub/download';
+import { defaultRepoId, pushToHub } from '../lib/hub/push';
+import { HubError } from '../lib/hub/errors';
+import { hubCacheDir, hubToken } from '../lib/hub/env';
+import { parseHubId } from '../lib/hub/ids';
+import { safeRepoPath } from '../lib/hub/cache';
 import { modelCard, hubIdOf } from '../lib/hub/modelcard';
 
 const REPO = path.resolve(__dirname, '..');

@@ -5,8 +5,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { linearScheduleLr, planSteps, warmupStepsFor } from '../lib/train/schedule';
-import { bceWithLogits, epochOrder, listCheckpoints, rotateCheckpoints, train, type TrainOptions, type TrainerState } from '../lib/train/loop';
+import { epochOrder, linearScheduleLr, planSteps, warmupStepsFor } from '../lib/train/schedule';
+import { bceWithLogits } from '../lib/eval/metrics';
+import { listCheckpoints, rotateCheckpoints } from '../lib/train/checkpoints';
+import { train, type TrainOptions, type TrainerState } from '../lib/train/loop';
 import { load } from '../lib/model/classifier';
 import { demoCaptions } from '../lib/data/demo';
 import { runPythonJson } from './helpers/python';

@@ -10,10 +10,16 @@ import { load, readLabelNames, type Classifier } from '../model/classifier';
 import { readRows, seedSplit, LabelBinarizer, DataError } from '../data/readers';
 import { computeMetrics } from '../eval/metrics';
 import { writeDemo } from '../data/demo';
-import { defaultRepoId, HubError, hubEndpoint, hubOffline, isHubId, pushToHub, resolveModel } from '../hub/download';
-import {
-  bceWithLogits, hfCachedSnapshot, hfHubCache, resolveSource, tableHeader, tableRow, train, UsageError, TABLE_COLUMNS, type TrainOptions,
-} from '../train/loop';
+import { UsageError } from '../errors';
+import { bceWithLogits } from '../eval/metrics';
+import { cachedSnapshot } from '../hub/cache';
+import { resolveSource } from '../hub/download';
+import { hubCacheDir, hubEndpoint, hubOffline } from '../hub/env';
+import { HubError } from '../hub/errors';
+import { sourceOf } from '../hub/ids';
+import { defaultRepoId, pushToHub } from '../hub/push';
+import { train, type TrainOptions } from '../train/loop';
+import { splitTable } from '../train/report';
 
 const DEFAULT_MODEL = 'answerdotai/ModernBERT-base';
 const DEFAULT_DATASET = 'unsloth/Radiology_mini';
@@ -35,7 +41,7 @@ Exit codes: 0 ok, 1 failure, 2 bad usage, 130 interrupted.`;
 const TRAIN_HELP = `usage: npx radbert-native train [options]
 
 With no options: trains ${DEFAULT_MODEL} on ${DEFAULT_DATASET} if both are in the local Hugging Face cache
-(${hfHubCache()}) or the Hub is reachable, otherwise runs a small built-in demo (tiny model, generated captions;
+(${hubCacheDir()}) or the Hub is reachable, otherwise runs a small built-in demo (tiny model, generated captions;
 a few minutes on a CPU).
 
 data:
@@ -293,16 +299,16 @@ async function cmdTrain(args: string[]): Promise<number> {
   const bare = args.length === 0;
   let demo = values.demo === true;
   if (bare) {
-    const m = hfCachedSnapshot(DEFAULT_MODEL, 'model');
-    const d = hfCachedSnapshot(DEFAULT_DATASET, 'dataset');
+    const m = cachedSnapshot(DEFAULT_MODEL, 'model');
+    const d = cachedSnapshot(DEFAULT_DATASET, 'dataset');
     if (m && d) {
       opts.model = m;
       opts.dataset = d;
-      err(`training ${DEFAULT_MODEL} on ${DEFAULT_DATASET} from the local HF cache (${hfHubCache()})`);
+      err(`training ${DEFAULT_MODEL} on ${DEFAULT_DATASET} from the local HF cache (${hubCacheDir()})`);
     } else if (await hubReachable()) {
       err(`training ${DEFAULT_MODEL} on ${DEFAULT_DATASET} from ${hubEndpoint()}`);
     } else {
-      err(`${DEFAULT_MODEL} / ${DEFAULT_DATASET} are not in the local HF cache (${hfHubCache()}): running the built-in demo instead (tiny model, generated captions; see --help)`);
+      err(`${DEFAULT_MODEL} / ${DEFAULT_DATASET} are not in the local HF cache (${hubCacheDir()}): running the built-in demo instead (tiny model, generated captions; see --help)`);
       demo = true;
     }
   } else if (!opts.model && !opts.init && !demo && !opts.resume) {
@@ -382,9 +388,10 @@ function modelDir(values: Values): string {
 
 async function loadModel(values: Values, batchSize?: number): Promise<Classifier> {
   const arg = str(values, 'model') ?? process.env.RADBERT_MODEL;
-  const dir = arg && !fs.existsSync(arg) && isHubId(arg) ? await resolveModel(arg, { revision: str(values, 'revision') }) : modelDir(values);
-  if (!fs.existsSync(dir)) throw new Error(`${dir}: no model here; train one with \`npx radbert-native train\` or pass --model DIR (or a Hub id org/name)`);
-  return load(dir, { maxLength: num(values, 'max-length'), device: device(values), batchSize, dtype: values.bf16 === true ? 'bfloat16' : 'float32' });
+  const hub = arg !== undefined && sourceOf(arg)?.kind === 'hub';
+  const dir = hub ? arg : modelDir(values);
+  if (!hub && !fs.existsSync(dir)) throw new Error(`${dir}: no model here; train one with \`npx radbert-native train\` or pass --model DIR (or a Hub id org/name)`);
+  return load(dir, { revision: str(values, 'revision'), maxLength: num(values, 'max-length'), device: device(values), batchSize, dtype: values.bf16 === true ? 'bfloat16' : 'float32' });
 }
 
 async function cmdPredict(args: string[]): Promise<number> {
@@ -460,9 +467,7 @@ async function cmdEval(args: string[]): Promise<number> {
     const loss = bceWithLogits(logits, y.data);
     if (values.json) out(JSON.stringify({ split: splitName, rows: rows.length, loss, ...m }, null, 2));
     else {
-      const cols = ['Split', 'Loss', ...TABLE_COLUMNS.slice(4)];
-      out(tableHeader(cols));
-      out(tableRow([splitName, loss, m.precision_micro, m.recall_micro, m.f1, m.precision_macro, m.recall_macro, m.f1_macro, m.exact_match, m.hamming_loss, m.label_accuracy], cols));
+      for (const line of splitTable(splitName, loss, { ...m })) out(line);
     }
     return 0;
   } finally {

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../model/folder';
+import { writeFileAtomic } from '../files';
 
 /** UMLS CUIs used by the demo and their preferred names (checked against ROCO captions where they occur). */
 export const DEMO_LABEL_NAMES: Record<string, string> = {

@@ -1,351 +1,27 @@
 /**
- * Hugging Face Hub: download models and datasets into the standard Hugging Face cache (the layout Python's
- * huggingface_hub writes, so both share one cache), and push a trained classifier folder with a model card.
+ * The download engine: models and datasets into the Hugging Face cache (hub/cache.ts), atomic and resumable (Range),
+ * hash-checked, offline mode. HTTP goes through @huggingface/hub (repo info, tree listing, file download info).
  *
  *   const dir = await resolveModel('answerdotai/ModernBERT-base');          // → .../snapshots/<commit>
  *   const data = await resolveDataset('unsloth/Radiology_mini', { splits: ['train', 'test'] });
- *   const { commitUrl } = await pushToHub('./out', { repoId: 'me/radbert-cui', private: true });
  *
- * HTTP goes through @huggingface/hub (repo info, tree listing, file download info, create repo / branch, the
- * preupload → LFS batch → PUT → NDJSON commit upload). What it does not do is done here: the cache layout with
- * refs and the tree listing cache, atomic and resumable downloads (Range), offline mode, progress and errors.
- *
- * Cache re-use (documented in docs/hub.md): a revision that is a commit sha, or a branch/tag whose `refs/<rev>`
- * is cached, is served from the cache with no request at all when `trees/<commit>.json` (the tree listing that
- * huggingface_hub >= 1.x also writes) is cached and every needed file is in the snapshot. Unlike huggingface_hub,
- * a cached branch is not re-checked for new commits unless `checkForUpdates: true` is passed.
+ * Cache re-use: a revision that is a commit sha, or a branch/tag whose `refs/<rev>` is cached, is served from the
+ * cache with no request at all when `trees/<commit>.json` (the tree listing that huggingface_hub >= 1.x also writes)
+ * is cached and every needed file is in the snapshot. Unlike huggingface_hub, a cached branch is not re-checked for
+ * new commits unless `checkForUpdates: true` is passed.
  */
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { pathToFileURL } from 'node:url';
-import type * as HubLib from '@huggingface/hub';
-import { resolveModelFolder } from '../model/folder';
-import { FileError } from '../errors';
-import { modelCard } from './modelcard';
+import { FileError, UsageError } from '../errors';
+import { lib, type Lib } from './client';
+import { hubCacheDir, hubEndpoint, hubOffline, hubToken } from './env';
+import { HubError, hubFetch, redact, toHubError, what, type Ctx } from './errors';
+import { sourceOf, validRevision } from './ids';
+import { COMMIT, readRef, readTreeCache, repoFolderName, safeRepoPath, snapshotPath, walkSnapshot, writeRef, writeTreeCache, type Listing, type TreeEntry } from './cache';
+import { ByteProgress, formatBytes } from './progress';
 
-type Lib = typeof HubLib;
-let hubLib: Lib | undefined;
-/** @huggingface/hub, loaded on first use (it ships a CommonJS build, so no dynamic import is needed). */
-function lib(): Lib {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (hubLib ??= require('@huggingface/hub') as Lib);
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Environment
-// ---------------------------------------------------------------------------------------------------------------
-
-/** The Hub's base URL: $HF_ENDPOINT, default https://huggingface.co. */
-export function hubEndpoint(): string {
-  return (process.env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, '');
-}
-
-function expandHome(p: string): string {
-  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
-}
-
-/** $HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface. */
-export function hfHome(): string {
-  if (process.env.HF_HOME) return expandHome(process.env.HF_HOME);
-  if (process.env.XDG_CACHE_HOME) return path.join(expandHome(process.env.XDG_CACHE_HOME), 'huggingface');
-  return path.join(os.homedir(), '.cache', 'huggingface');
-}
-
-/** The Hub cache folder: $HF_HUB_CACHE, else $HUGGINGFACE_HUB_CACHE, else $HF_HOME/hub (~/.cache/huggingface/hub). */
-export function hubCacheDir(): string {
-  const env = process.env.HF_HUB_CACHE || process.env.HUGGINGFACE_HUB_CACHE;
-  return env ? expandHome(env) : path.join(hfHome(), 'hub');
-}
-
-/** Whether $HF_HUB_OFFLINE is set to 1 / true / yes / on. */
-export function hubOffline(): boolean {
-  return /^(1|true|yes|on)$/i.test((process.env.HF_HUB_OFFLINE ?? '').trim());
-}
-
-/** The token to use: `explicit`, else $HF_TOKEN ($HUGGING_FACE_HUB_TOKEN), else the file $HF_TOKEN_PATH or $HF_HOME/token (`huggingface-cli login`). */
-export function hubToken(explicit?: string): string | undefined {
-  const pick = (t: string | undefined) => (t && t.trim() ? t.trim() : undefined);
-  const direct = pick(explicit) ?? pick(process.env.HF_TOKEN) ?? pick(process.env.HUGGING_FACE_HUB_TOKEN);
-  if (direct) return direct;
-  const file = process.env.HF_TOKEN_PATH ? expandHome(process.env.HF_TOKEN_PATH) : path.join(hfHome(), 'token');
-  try {
-    return pick(fs.readFileSync(file, 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
-const NO_TOKEN_HELP = 'set HF_TOKEN=hf_... in the environment, or run `huggingface-cli login` (`hf auth login`), which writes ~/.cache/huggingface/token';
-
-// ---------------------------------------------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------------------------------------------
-
-/** An error talking to the Hub or using its cache; the message names the repo, revision / file and what to check. */
-export class HubError extends Error {
-  constructor(
-    message: string,
-    /** HTTP status, when the Hub answered with one. */
-    readonly status?: number,
-    /** The repo concerned ('org/name'). */
-    readonly repoId?: string,
-  ) {
-    super(message);
-    this.name = 'HubError';
-  }
-}
-
-function redact(text: string, token: string | undefined): string {
-  return token ? text.split(token).join('***') : text;
-}
-
-interface Ctx {
-  type: 'model' | 'dataset';
-  repoId: string;
-  revision?: string;
-  token?: string;
-  endpoint: string;
-}
-
-function what(ctx: Ctx, file?: string): string {
-  return `${ctx.type} ${ctx.repoId}${ctx.revision ? ` (revision '${ctx.revision}')` : ''}${file ? `, file ${file}` : ''}`;
-}
-
-function networkCode(err: unknown): string | undefined {
-  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (e?.name === 'TypeError' && /fetch failed|terminated|network/i.test(e.message ?? '')) return e.cause?.code ?? e.cause?.message ?? e.message;
-  if (typeof (e as { code?: unknown })?.code === 'string' && /^E[A-Z]+/.test((e as { code: string }).code)) return (e as { code: string }).code;
-  return undefined;
-}
-
-/** Turn whatever a Hub call threw into a HubError that says which repo and what to check (never containing the token). */
-function toHubError(err: unknown, ctx: Ctx, action: string, file?: string): HubError {
-  if (err instanceof HubError) return new HubError(redact(err.message, ctx.token), err.status, err.repoId ?? ctx.repoId);
-  const e = err as { statusCode?: number; message?: string; name?: string };
-  const subject = what(ctx, file);
-  let msg: string;
-  const status = typeof e?.statusCode === 'number' ? e.statusCode : undefined;
-  const serverSays = (e?.message ?? '').replace(/\. URL: .*$/, '');
-  if (status === 401) {
-    msg = ctx.token
-      ? `${action} ${subject}: the Hub at ${ctx.endpoint} rejected the token (401 ${serverSays}). Check that HF_TOKEN / the token saved by \`huggingface-cli login\` is valid, not expired, and can see this repo`
-      : `${action} ${subject}: the Hub at ${ctx.endpoint} answered 401 (${serverSays}): the repo does not exist, or it is private or gated and needs a token: ${NO_TOKEN_HELP}`;
-  } else if (status === 403) {
-    msg = `${action} ${subject}: the token has no permission (403 ${serverSays}). For a gated repo, accept its conditions on its Hub page; to push, use a token with write access to the namespace`;
-  } else if (status === 404) {
-    const isRev = /rev/i.test(serverSays);
-    const isEntry = /entry/i.test(serverSays);
-    msg = isEntry
-      ? `${action} ${subject}: the file is not in the repo (404 ${serverSays})`
-      : isRev
-        ? `${action} ${subject}: no such revision (404 ${serverSays}); check the branch, tag or commit`
-        : `${action} ${subject}: not found on ${ctx.endpoint} (404 ${serverSays}). Check the repo id${ctx.token ? '' : `; if it is private, ${NO_TOKEN_HELP}`}`;
-  } else if (status !== undefined) {
-    msg = `${action} ${subject}: the Hub at ${ctx.endpoint} answered ${status} (${serverSays})`;
-  } else if (networkCode(err)) {
-    msg = `${action} ${subject}: cannot reach the Hugging Face Hub at ${ctx.endpoint} (${networkCode(err)}). Check the network and HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use only the local cache`;
-  } else if (/access token must start with/i.test(e?.message ?? '')) {
-    msg = `${action} ${subject}: the Hugging Face token is malformed (tokens start with "hf_"); ${NO_TOKEN_HELP}`;
-  } else {
-    msg = `${action} ${subject}: ${e?.message ?? String(err)}`;
-  }
-  return new HubError(redact(msg, ctx.token), status, ctx.repoId);
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Names and paths
-// ---------------------------------------------------------------------------------------------------------------
-
-const REPO_ID = /^[A-Za-z0-9_][\w.-]*\/[A-Za-z0-9_][\w.-]*$/;
-
-/** Whether `s` looks like a Hub repo id `org/name` (optionally `org/name@revision`). */
-export function isHubId(s: string): boolean {
-  return parseHubId(s) !== undefined;
-}
-
-/** Split `org/name[@revision]`; undefined when it is not a valid Hub repo id. */
-export function parseHubId(s: string): { repoId: string; revision?: string } | undefined {
-  const at = s.indexOf('@');
-  const repoId = at >= 0 ? s.slice(0, at) : s;
-  const revision = at >= 0 ? s.slice(at + 1) : undefined;
-  if (!REPO_ID.test(repoId) || repoId.length > 96 || repoId.includes('--') || repoId.includes('..') || /[.-]$/.test(repoId)) return undefined;
-  if (revision !== undefined && !validRevision(revision)) return undefined;
-  return { repoId, revision };
-}
-
-function validRevision(rev: string): boolean {
-  return rev.length > 0 && !rev.includes('\\') && !rev.includes('\0') && !rev.startsWith('/') && rev.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
-}
-
-/** Refuse a repo file name that would escape the cache folder (`..`, absolute, backslashes, empty segments). */
-export function safeRepoPath(p: string, ctx?: { repoId?: string }): string {
-  const bad =
-    typeof p !== 'string' ||
-    p.length === 0 ||
-    p.includes('\\') ||
-    p.includes('\0') ||
-    p.startsWith('/') ||
-    /^[A-Za-z]:/.test(p) ||
-    p.split('/').some((s) => s === '' || s === '.' || s === '..');
-  if (bad) throw new HubError(`refusing file name ${JSON.stringify(p)} from the Hub${ctx?.repoId ? ` (repo ${ctx.repoId})` : ''}: it would escape the cache folder`, undefined, ctx?.repoId);
-  return p;
-}
-
-/** `models--org--name` / `datasets--org--name`. */
-export function repoFolderName(type: 'model' | 'dataset', repoId: string): string {
-  return `${type}s--${repoId.split('/').join('--')}`;
-}
-
-const COMMIT = /^[0-9a-f]{40}$/;
-
-// ---------------------------------------------------------------------------------------------------------------
-// The tree listing cache: <storage>/trees/<commit>.json, the format huggingface_hub (>= 1.x) writes
-// ---------------------------------------------------------------------------------------------------------------
-
-interface TreeEntry {
-  size: number;
-  blob_id: string;
-  lfs_sha256?: string;
-  lfs_size?: number;
-  xet_hash?: string;
-}
-type Listing = Map<string, TreeEntry>;
-
-function readTreeCache(storage: string, commit: string): Listing | undefined {
-  try {
-    const data = JSON.parse(fs.readFileSync(path.join(storage, 'trees', `${commit}.json`), 'utf8')) as { format_version?: number; files?: Record<string, TreeEntry> };
-    if (data.format_version !== 1 || !data.files || typeof data.files !== 'object') return undefined;
-    return new Map(Object.entries(data.files));
-  } catch {
-    return undefined;
-  }
-}
-
-/** JSON exactly as Python's json.dump(data, f, indent=1) writes it (ensure_ascii). */
-function pythonJson(data: unknown): string {
-  return JSON.stringify(data, null, 1).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-function writeTreeCache(storage: string, commit: string, listing: Listing): void {
-  const files: Record<string, TreeEntry> = {};
-  for (const p of [...listing.keys()].sort(comparePy)) {
-    const e = listing.get(p)!;
-    const o: TreeEntry = { size: e.size, blob_id: e.blob_id };
-    if (e.lfs_sha256 !== undefined) {
-      o.lfs_sha256 = e.lfs_sha256;
-      o.lfs_size = e.lfs_size;
-    }
-    if (e.xet_hash !== undefined) o.xet_hash = e.xet_hash;
-    files[p] = o;
-  }
-  writeAtomic(path.join(storage, 'trees', `${commit}.json`), pythonJson({ format_version: 1, files }));
-}
-
-/** Python's str ordering (code points). */
-function comparePy(a: string, b: string): number {
-  const x = [...a];
-  const y = [...b];
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    const d = x[i].codePointAt(0)! - y[i].codePointAt(0)!;
-    if (d) return d;
-  }
-  return x.length - y.length;
-}
-
-function writeAtomic(file: string, data: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, file);
-}
-
-function readRef(storage: string, revision: string): string | undefined {
-  try {
-    const sha = fs.readFileSync(path.join(storage, 'refs', ...revision.split('/')), 'utf8').trim();
-    return COMMIT.test(sha) ? sha : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function writeRef(storage: string, revision: string, commit: string): void {
-  if (readRef(storage, revision) === commit) return;
-  writeAtomic(path.join(storage, 'refs', ...revision.split('/')), commit);
-}
-
-/** Every file under a snapshot folder (relative, '/'-separated), for offline use without a cached tree listing. */
-function walkSnapshot(dir: string): Listing {
-  const out: Listing = new Map();
-  const walk = (d: string, rel: string) => {
-    for (const ent of fs.readdirSync(d, { withFileTypes: true })) {
-      const r = rel ? `${rel}/${ent.name}` : ent.name;
-      const full = path.join(d, ent.name);
-      const st = fs.statSync(full, { throwIfNoEntry: false });
-      if (st?.isDirectory()) walk(full, r);
-      else if (st?.isFile()) out.set(r, { size: st.size, blob_id: '' });
-    }
-  };
-  if (fs.existsSync(dir)) walk(dir, '');
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Progress on stderr
-// ---------------------------------------------------------------------------------------------------------------
-
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let i = -1;
-  do {
-    v /= 1000;
-    i++;
-  } while (v >= 1000 && i < units.length - 1);
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
-}
-
-class ByteProgress {
-  private done = 0;
-  private last = 0;
-  private readonly start = Date.now();
-  private readonly tty: boolean;
-  constructor(
-    private readonly label: string,
-    private readonly total: number,
-    private readonly stream: NodeJS.WriteStream | undefined,
-    initial = 0,
-  ) {
-    this.done = initial;
-    this.tty = Boolean(stream?.isTTY) && !/^(1|true|yes|on)$/i.test(process.env.HF_HUB_DISABLE_PROGRESS_BARS ?? '');
-    if (stream && !this.tty) stream.write(`${label} (${formatBytes(total)}${initial ? `, resuming at ${formatBytes(initial)}` : ''})\n`);
-    else this.draw();
-  }
-  add(n: number): void {
-    this.done += n;
-    if (this.tty && Date.now() - this.last > 100) this.draw();
-  }
-  private draw(): void {
-    if (!this.tty || !this.stream) return;
-    this.last = Date.now();
-    const s = (Date.now() - this.start) / 1000;
-    const pct = this.total ? Math.floor((100 * this.done) / this.total) : 100;
-    this.stream.write(`\r\x1b[K${this.label} ${pct}% ${formatBytes(this.done)}/${formatBytes(this.total)}${s > 0.5 ? ` ${formatBytes(this.done / s)}/s` : ''}`);
-  }
-  end(): void {
-    if (this.tty && this.stream) {
-      this.draw();
-      this.stream.write('\n');
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Download engine
-// ---------------------------------------------------------------------------------------------------------------
 
 /** Options shared by resolveModel and resolveDataset. */
 export interface DownloadOptions {
@@ -379,21 +55,6 @@ interface Job {
   options: DownloadOptions;
 }
 
-function snapshotPath(storage: string, commit: string, p: string): string {
-  return path.join(storage, 'snapshots', commit, ...p.split('/'));
-}
-
-function hubFetch(ctx: Ctx): typeof fetch {
-  return async (input, init) => {
-    try {
-      return await fetch(input, init);
-    } catch (err) {
-      if ((err as { name?: string })?.name === 'AbortError') throw err;
-      const code = networkCode(err) ?? (err as Error)?.message;
-      throw new HubError(`cannot reach the Hugging Face Hub at ${ctx.endpoint} (${code}). Check the network and HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use only the local cache`, undefined, ctx.repoId);
-    }
-  };
-}
 
 async function hashFile(file: string, algo: 'sha256' | 'gitblob', size: number): Promise<string> {
   const h = createHash(algo === 'sha256' ? 'sha256' : 'sha1');
@@ -689,13 +350,11 @@ const selectDataset =
     return want.flatMap((s) => bySplit.get(s)!).sort();
   };
 
-function hubTarget(idOrPath: string, kind: 'model' | 'dataset', options: DownloadOptions): { repoId: string; options: DownloadOptions } {
-  const parsed = parseHubId(idOrPath);
-  if (!parsed)
-    throw new FileError(idOrPath, kind === 'model' ? 'model folder not found (and it is not a Hub id like org/name)' : 'no such file or folder (and it is not a Hub id like org/name)');
-  if (parsed.revision && options.revision && parsed.revision !== options.revision)
-    throw new HubError(`${idOrPath}: two revisions given ('${parsed.revision}' and revision '${options.revision}')`, undefined, parsed.repoId);
-  return { repoId: parsed.repoId, options: { ...options, revision: options.revision ?? parsed.revision } };
+/** The repo and options of a Hub id argument (its `@revision` merged with options.revision). */
+function hubTarget(repoId: string, revision: string | undefined, idOrPath: string, options: DownloadOptions): DownloadOptions {
+  if (revision && options.revision && revision !== options.revision)
+    throw new HubError(`${idOrPath}: two revisions given ('${revision}' and revision '${options.revision}')`, undefined, repoId);
+  return { ...options, revision: options.revision ?? revision };
 }
 
 /**
@@ -704,9 +363,10 @@ function hubTarget(idOrPath: string, kind: 'model' | 'dataset', options: Downloa
  * are downloaded into the Hugging Face cache and the snapshot folder is returned.
  */
 export async function resolveModel(idOrPath: string, options: DownloadOptions = {}): Promise<string> {
-  if (fs.existsSync(idOrPath)) return idOrPath;
-  const t = hubTarget(idOrPath, 'model', options);
-  return snapshot('model', t.repoId, selectModel(t.repoId), t.options);
+  const src = sourceOf(idOrPath);
+  if (!src) throw new FileError(idOrPath, 'model folder not found (and it is not a Hub id like org/name)');
+  if (src.kind === 'path') return src.path;
+  return snapshot('model', src.repoId, selectModel(src.repoId), hubTarget(src.repoId, src.revision, idOrPath, options));
 }
 
 /** Options of resolveDataset. */
@@ -721,179 +381,18 @@ export interface DatasetDownloadOptions extends DownloadOptions {
  * (readRows reads it as it is).
  */
 export async function resolveDataset(idOrPath: string, options: DatasetDownloadOptions = {}): Promise<string> {
-  if (fs.existsSync(idOrPath)) return idOrPath;
-  const t = hubTarget(idOrPath, 'dataset', options);
-  return snapshot('dataset', t.repoId, selectDataset(t.repoId, options.splits), t.options);
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Push
-// ---------------------------------------------------------------------------------------------------------------
-
-/** Options of pushToHub. */
-export interface PushOptions {
-  /** 'org/name' or 'name' (under the token's user); default: the folder's name under the token's user. */
-  repoId?: string;
-  /** Create the repo as private (an existing repo keeps its visibility). */
-  private?: boolean;
-  /** Branch to commit to (created from main when missing; default 'main'). */
-  revision?: string;
-  /** Commit title (default 'Upload radbert-native classifier'). */
-  commitMessage?: string;
-  /** Commit description. */
-  commitDescription?: string;
-  /** Hub token with write access (default: $HF_TOKEN, else the `huggingface-cli login` token file). */
-  token?: string;
-  /** Open a pull request instead of committing to the branch. */
-  createPr?: boolean;
-  /** base_model of the model card (default: from training_args.json's model when it is a Hub id or a cached Hub model). */
-  baseModel?: string;
-  /** datasets of the model card (default: from training_args.json's dataset). */
-  datasets?: string[];
-  /** No progress output. */
-  quiet?: boolean;
-}
-
-/** What pushToHub returns. */
-export interface PushResult {
-  repoId: string;
-  repoUrl: string;
-  commitUrl: string;
-  commitSha?: string;
-  pullRequestUrl?: string;
-  /** Files uploaded (paths in the repo). */
-  files: string[];
-}
-
-/** Files of a model folder that pushToHub uploads when present (besides config.json, the weights and README.md). */
-export const PUSH_EXTRA_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'label_names.json', 'training_args.json', 'trainer_state.json', 'test_results.json'];
-
-function sanitizeRepoName(name: string): string {
-  const s = name
-    .replace(/[^\w.-]+/g, '-')
-    .replace(/-{2,}/g, '-')
-    .replace(/\.{2,}/g, '.')
-    .replace(/^[-.]+|[-.]+$/g, '')
-    .slice(0, 96);
-  return s || 'radbert-classifier';
-}
-
-async function whoAmIName(token: string, ctx: Ctx): Promise<string> {
-  try {
-    const me = await lib().whoAmI({ accessToken: token, hubUrl: ctx.endpoint, fetch: hubFetch(ctx) });
-    return me.name;
-  } catch (err) {
-    throw toHubError(err, ctx, 'checking the token (whoami) for');
-  }
-}
-
-/** Default repo id for pushing `outputDir`: `<token's user>/<folder name>` (asks the Hub who the token belongs to). */
-export async function defaultRepoId(outputDir: string, token?: string): Promise<string> {
-  const tok = hubToken(token);
-  const name = sanitizeRepoName(path.basename(path.resolve(outputDir)));
-  const ctx: Ctx = { type: 'model', repoId: `?/${name}`, token: tok, endpoint: hubEndpoint() };
-  if (!tok) throw new HubError(`no Hugging Face token to find your user name for ${name}: ${NO_TOKEN_HELP}`);
-  return `${await whoAmIName(tok, ctx)}/${name}`;
+  const src = sourceOf(idOrPath);
+  if (!src) throw new FileError(idOrPath, 'no such file or folder (and it is not a Hub id like org/name)');
+  if (src.kind === 'path') return src.path;
+  return snapshot('dataset', src.repoId, selectDataset(src.repoId, options.splits), hubTarget(src.repoId, src.revision, idOrPath, options));
 }
 
 /**
- * Create the repo if needed and upload a trained classifier folder: config.json, the weights (model.safetensors or
- * shards + index, through the Hub's LFS/xet path), tokenizer files, label_names.json, training_args.json,
- * trainer_state.json and a generated model card (README.md; a README.md already in the folder is uploaded instead).
+ * A local path for a dataset or model argument: the path itself, or for an `org/name[@revision]` Hub id the folder
+ * downloaded into the Hugging Face cache (only the files needed; served from the cache when already there). Datasets
+ * fetch the train and test splits. Neither a path nor a Hub id: UsageError.
  */
-export async function pushToHub(modelDir: string, options: PushOptions = {}): Promise<PushResult> {
-  const folder = resolveModelFolder(modelDir);
-  const token = hubToken(options.token);
-  const endpoint = hubEndpoint();
-  if (!token) throw new HubError(`pushing ${modelDir} needs a Hugging Face token with write access: ${NO_TOKEN_HELP}`);
-  const probe: Ctx = { type: 'model', repoId: options.repoId ?? '?', token, endpoint };
-  let repoId: string;
-  if (!options.repoId) repoId = await defaultRepoId(modelDir, token);
-  else if (!options.repoId.includes('/')) repoId = `${await whoAmIName(token, probe)}/${options.repoId}`;
-  else repoId = options.repoId;
-  const parsed = parseHubId(repoId);
-  if (!parsed || parsed.revision) throw new HubError(`invalid repo id ${JSON.stringify(repoId)}: use org/name (letters, digits, '-', '_', '.')`);
-  const revision = options.revision ?? 'main';
-  if (!validRevision(revision)) throw new HubError(`invalid branch name ${JSON.stringify(revision)}`, undefined, repoId);
-  const ctx: Ctx = { type: 'model', repoId, revision, token, endpoint };
-  const fetchFn = hubFetch(ctx);
-  const log = (s: string) => {
-    if (!options.quiet) process.stderr.write(`${s}\n`);
-  };
-
-  // what to upload
-  const local: Array<{ path: string; file: string }> = [{ path: 'config.json', file: folder.configFile }];
-  const index = path.join(folder.dir, 'model.safetensors.index.json');
-  if (folder.weightFiles.length === 1 && path.basename(folder.weightFiles[0]) === 'model.safetensors') local.push({ path: 'model.safetensors', file: folder.weightFiles[0] });
-  else {
-    local.push({ path: 'model.safetensors.index.json', file: index });
-    for (const f of folder.weightFiles) local.push({ path: path.basename(f), file: f });
-  }
-  for (const name of PUSH_EXTRA_FILES) {
-    const f = path.join(folder.dir, name);
-    if (fs.existsSync(f)) local.push({ path: name, file: f });
-  }
-  const ownReadme = path.join(folder.dir, 'README.md');
-  for (const { path: p, file } of local) {
-    if (p.endsWith('.safetensors')) continue;
-    if (fs.readFileSync(file).includes(token)) throw new HubError(`refusing to push ${file}: it contains the Hub token`, undefined, repoId);
-  }
-  let readme: Blob | URL;
-  if (fs.existsSync(ownReadme)) {
-    if (fs.readFileSync(ownReadme).includes(token)) throw new HubError(`refusing to push ${ownReadme}: it contains the Hub token`, undefined, repoId);
-    readme = pathToFileURL(ownReadme);
-  } else {
-    const card = modelCard(folder.dir, { repoId, baseModel: options.baseModel, datasets: options.datasets });
-    if (card.includes(token)) throw new HubError('refusing to push the model card: it contains the Hub token', undefined, repoId);
-    readme = new Blob([card], { type: 'text/markdown' });
-  }
-  const files = [...local.map((l) => ({ path: l.path, content: pathToFileURL(l.file) as Blob | URL })), { path: 'README.md', content: readme }];
-
-  // repo and branch
-  let repoUrl = `${endpoint}/${repoId}`;
-  try {
-    const created = await lib().createRepo({ repo: { type: 'model', name: repoId }, private: options.private, accessToken: token, hubUrl: endpoint, fetch: fetchFn });
-    repoUrl = created.repoUrl || repoUrl;
-    log(`created ${options.private ? 'private ' : ''}repo ${repoUrl}`);
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode !== 409) throw toHubError(err, ctx, 'creating the repo of');
-  }
-  if (revision !== 'main' && !options.createPr) {
-    try {
-      await lib().createBranch({ repo: { type: 'model', name: repoId }, branch: revision, accessToken: token, hubUrl: endpoint, fetch: fetchFn });
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 409) throw toHubError(err, ctx, 'creating the branch of');
-    }
-  }
-
-  // upload: preupload → LFS batch (xet or basic PUT) → NDJSON commit
-  const total = local.reduce((s, l) => s + fs.statSync(l.file).size, 0);
-  log(`pushing ${files.length} files (${formatBytes(total)}) to ${repoId}${revision !== 'main' ? ` (branch ${revision})` : ''}`);
-  let out: Awaited<ReturnType<Lib['uploadFiles']>>;
-  try {
-    const it = lib().uploadFilesWithProgress({
-      repo: { type: 'model', name: repoId },
-      files,
-      accessToken: token,
-      hubUrl: endpoint,
-      branch: revision,
-      isPullRequest: options.createPr,
-      commitTitle: options.commitMessage ?? 'Upload radbert-native classifier',
-      commitDescription: options.commitDescription,
-    });
-    for (;;) {
-      const r = await it.next();
-      if (r.done) {
-        out = r.value;
-        break;
-      }
-      const ev = r.value;
-      if (ev.event === 'phase') log(`  ${ev.phase}`);
-    }
-  } catch (err) {
-    throw toHubError(err, ctx, 'pushing to');
-  }
-  const commitUrl = out?.commit.url ?? `${repoUrl}/tree/${encodeURIComponent(revision)}`;
-  log(`pushed: ${out?.pullRequestUrl ?? commitUrl}`);
-  return { repoId, repoUrl, commitUrl, commitSha: out?.commit.oid, pullRequestUrl: out?.pullRequestUrl, files: files.map((f) => f.path) };
+export async function resolveSource(arg: string, kind: 'model' | 'dataset', options: { revision?: string } = {}): Promise<string> {
+  if (!sourceOf(arg)) throw new UsageError(`${arg}: no such file or folder (and not a Hub id org/name)`);
+  return kind === 'model' ? resolveModel(arg, options) : resolveDataset(arg, { ...options, splits: ['train', 'test'] });
 }
