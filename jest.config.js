@@ -12,6 +12,7 @@ module.exports = {
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   transform: { '^.+\\.ts$': tsJest, [`/node_modules/(${ESM_ONLY.join('|')})/.+\\.js$`]: tsJest },
   transformIgnorePatterns: [`/node_modules/(?!(${ESM_ONLY.join('|')})/)`],
+  setupFiles: ['<rootDir>/test/helpers/disposable.js'],
   testTimeout: 600000,
   reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],
 };

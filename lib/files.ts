@@ -9,6 +9,8 @@ export interface ReadJsonOptions {
   missing?: string;
   /** Require a JSON object (not an array or a scalar). */
   object?: boolean;
+  /** What to call unparsable contents (default 'malformed JSON'). */
+  malformed?: string;
 }
 
 /** Read and parse a JSON file; a missing file, malformed JSON or (with `object`) a non-object throw a FileError naming it. */
@@ -24,7 +26,7 @@ export function readJsonFile<T = unknown>(file: string, options: ReadJsonOptions
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new FileError(file, `malformed JSON: ${(err as Error).message}`);
+    throw new FileError(file, `${options.malformed ?? 'malformed JSON'}: ${(err as Error).message}`);
   }
   if (options.object && (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))) throw new FileError(file, 'must hold a JSON object');
   return parsed as T;

@@ -12,7 +12,9 @@ import { load, type Classifier, type LoadOptions, type Prediction, type PredictO
 export { load, createClassifier, Classifier, toPrediction, resolveDevice } from './model/classifier';
 export { computeMetrics, sigmoid } from './eval/metrics';
 export type { Metrics } from './eval/metrics';
-export { readRows, seedSplit, fitLabels, LabelBinarizer, DataError } from './data/readers';
+export { readRows, DataError } from './data/readers';
+export { seedSplit } from './data/split';
+export { fitLabels, LabelBinarizer } from './data/labels';
 export type { Row, Splits, ReadOptions, ReadResult, BadRow } from './data/readers';
 export { permutation } from './data/rng';
 export { train } from './train/loop';

@@ -58,6 +58,28 @@ describe('usage and exit codes', () => {
     expect(cli(['eval']).code).toBe(2);
   });
 
+  test('shell completion: a script, then commands and each command\'s flags from its option table', () => {
+    let r = cli(['completion']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/radbert-native --get-yargs-completions/);
+    r = cli(['--get-yargs-completions', 'tr']);
+    expect(r.stdout.split('\n')).toEqual(expect.arrayContaining(['train', 'predict', 'eval', 'push']));
+    r = cli(['--get-yargs-completions', 'train', '--lo']);
+    expect(r.stdout.split('\n')).toEqual(expect.arrayContaining(['--logging-steps', '--resume', '--bf16']));
+  });
+
+  test('flags are checked against their ranges', () => {
+    for (const [args, msg] of [
+      [['train', '--batch-size', '0'], /--batch-size must be >= 1, got 0/],
+      [['predict', 'x', '--threshold', '1.5'], /--threshold must be <= 1/],
+      [['eval', '--split', 'dev', '--dataset', 'x'], /--split must be test, validation or train, got dev/],
+      [['train', '--seed', '1.5'], /--seed must be an integer/],
+    ] as const) {
+      const r = cli([...args]);
+      expect([r.code, r.stderr]).toEqual([2, expect.stringMatching(msg)]);
+    }
+  });
+
   test('runtime failures exit 1', () => {
     // a Hub id that is not cached, with the Hub unreachable (a closed local port)
     let r = cli(['train', '--dataset', 'someorg/some-dataset', ...small], tmp, emptyCache, { HF_ENDPOINT: 'http://127.0.0.1:9' });

@@ -24,7 +24,7 @@ export interface ModelFolder {
 
 /** The shard files named by a model.safetensors.index.json, each checked to exist. */
 export function shardFiles(indexFile: string): string[] {
-  const index = readJsonFile<unknown>(indexFile);
+  const index = readJsonFile<unknown>(indexFile, { malformed: 'malformed index' });
   const map = index && typeof index === 'object' ? (index as { weight_map?: unknown }).weight_map : undefined;
   if (!map || typeof map !== 'object' || Array.isArray(map)) throw new FileError(indexFile, 'has no weight_map object {"tensor key": "shard file"}', 'weight_map');
   const dir = path.dirname(indexFile);

@@ -5,7 +5,9 @@
  */
 import * as path from 'node:path';
 import { UsageError } from '../errors';
-import { DataError, fitLabels, formatBadRow, LabelBinarizer, readRows, seedSplit, type Row } from '../data/readers';
+import { fitLabels, LabelBinarizer } from '../data/labels';
+import { DataError, formatBadRow, readRows, type Row } from '../data/readers';
+import { seedSplit } from '../data/split';
 import { bceWithLogits, computeMetrics } from '../eval/metrics';
 import { resolveSource } from '../hub/download';
 import { createClassifier, load, readLabelNames, type Classifier } from '../model/classifier';
