@@ -5,30 +5,37 @@
  *   const clf = await load('./ModernRadBERT-cui-classifier');
  *   await clf.predict('CT of Chest with pneumothorax'); // { labels: [...], probabilities: {...} }
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isHubId, resolveModel } from './hub';
-import { load, type Classifier, type LoadOptions, type Prediction, type PredictOptions } from './classifier';
+import { sourceOf } from './hub/ids';
+import { load, type Classifier, type LoadOptions, type Prediction, type PredictOptions } from './model/classifier';
 
-export { load, createClassifier, Classifier, toPrediction, resolveDevice } from './classifier';
-export { computeMetrics, sigmoid } from './metrics';
-export type { Metrics } from './metrics';
-export { readRows, seedSplit, fitLabels, LabelBinarizer, DataError } from './data';
-export type { Row, Splits, ReadOptions, ReadResult, BadRow } from './data';
-export { permutation } from './rng';
-export { train, UsageError } from './train';
-export type { TrainOptions, TrainResult, TrainerState } from './train';
-export { resolveModel, resolveDataset, pushToHub, defaultRepoId, HubError, hubCacheDir, hubToken, hubEndpoint, hubOffline, isHubId, parseHubId } from './hub';
-export type { DownloadOptions, DatasetDownloadOptions, PushOptions, PushResult } from './hub';
-export { modelCard } from './modelcard';
-export type { ModelCardOptions } from './modelcard';
-export type { ComputeDtype, DeviceOption, LoadOptions, Prediction, PredictOptions } from './classifier';
-export { stringifyConfig, toNativeConfig, presetConfig, classifierConfig, toHFConfigJson, readConfigFile, labelsOf, MODERNBERT_DEFAULTS, TRANSFORMERS_VERSION } from './config';
-export type { HFConfig } from './config';
-export { resolveModelFolder, saveModelFolder, shardFiles } from './checkpoint';
-export type { ModelFolder } from './checkpoint';
-export { loadTokenizer, packBatch, TextTokenizer } from './tokenize';
-export type { PackedBatch } from './tokenize';
+export { load, createClassifier, Classifier, toPrediction, resolveDevice } from './model/classifier';
+export { computeMetrics, sigmoid } from './eval/metrics';
+export type { Metrics } from './eval/metrics';
+export { readRows, DataError } from './data/readers';
+export { seedSplit } from './data/split';
+export { fitLabels, LabelBinarizer } from './data/labels';
+export type { Row, Splits, ReadOptions, ReadResult, BadRow } from './data/readers';
+export { permutation } from './data/rng';
+export { train } from './train/loop';
+export { UsageError } from './errors';
+export type { TrainOptions, TrainResult, TrainerState } from './train/loop';
+export { resolveModel, resolveDataset } from './hub/download';
+export { pushToHub, defaultRepoId } from './hub/push';
+export { HubError } from './hub/errors';
+export { hubCacheDir, hubToken, hubEndpoint, hubOffline } from './hub/env';
+export { isHubId, parseHubId } from './hub/ids';
+export type { DownloadOptions, DatasetDownloadOptions } from './hub/download';
+export type { PushOptions, PushResult } from './hub/push';
+export { modelCard } from './hub/modelcard';
+export type { ModelCardOptions } from './hub/modelcard';
+export type { ComputeDtype, DeviceOption, LoadOptions, Prediction, PredictOptions } from './model/classifier';
+export { stringifyConfig, toNativeConfig, presetConfig, classifierConfig, toHFConfigJson, readConfigFile, labelsOf, MODERNBERT_DEFAULTS, TRANSFORMERS_VERSION } from './model/config';
+export type { HFConfig } from './model/config';
+export { resolveModelFolder, saveModelFolder, shardFiles } from './model/folder';
+export type { ModelFolder } from './model/folder';
+export { loadTokenizer, packBatch, TextTokenizer } from './model/tokenize';
+export type { PackedBatch } from './model/tokenize';
 export { native, native as nativeAddon } from './native';
 export type { NativeAddon, NativeModel, NativeConfig, ForwardOptions, StepOptions, StepResult, LoadReport, ModelInfo } from './native';
 export { FileError } from './errors';
@@ -54,7 +61,7 @@ export async function predict(
   let pending = cache.get(dir);
   if (!pending) {
     const id = options.model ?? process.env.RADBERT_MODEL;
-    pending = id && !fs.existsSync(id) && isHubId(id) ? resolveModel(id, { revision: options.revision }).then((d) => load(d, options)) : load(dir, options);
+    pending = load(id && sourceOf(id)?.kind === 'hub' ? id : dir, options); // a Hub id resolves through the HF cache
     cache.set(dir, pending);
     pending.catch(() => cache.delete(dir));
   }
