@@ -5,6 +5,7 @@ The seed's recipe through Hugging Face Trainer, for a quality comparison with `n
     PY=$(bash scripts/pyref-venv.sh)/bin/python      # torch 2.13 CPU + transformers 5.17 (+ accelerate for Trainer)
     $PY bench/hf_train.py --dataset ../shared/datasets/roco-radiology-mini \
         --tokenizer ../shared/models/modernbert-tokenizer --init tiny --epochs 5 --lr 5e-4 --batch-size 8 --max-length 256 --seed 42
+    # Part 2 -> Part 3 of the series: fine-tune an MLM folder (bench/hf_mlm.py) instead: --model /tmp/hf-mlm [--classifier-pooling cls]
 
 Same data path as radbert-native: parquet read with pyarrow (caption, cui), the seed's split (validation = first
 int(0.15 * (train + test)) rows of np.random.default_rng(42).permutation(train), i.e. HF datasets' shuffle(seed=42)),
@@ -104,6 +105,8 @@ def main():
     ap.add_argument("--dataset", default="../shared/datasets/roco-radiology-mini")
     ap.add_argument("--tokenizer", default="../shared/models/modernbert-tokenizer")
     ap.add_argument("--init", default="tiny", choices=sorted(PRESETS))
+    ap.add_argument("--model", help="fine-tune this ModernBERT folder (e.g. bench/hf_mlm.py's output) instead of --init")
+    ap.add_argument("--classifier-pooling", choices=["cls", "mean"], help="override the config's classifier_pooling")
     ap.add_argument("--text-column", default="caption")
     ap.add_argument("--label-column", default="cui")
     ap.add_argument("--epochs", type=float, default=20)
@@ -140,9 +143,14 @@ def main():
     ds_train, ds_val, ds_test = Rows(enc(train), y_train), Rows(enc(val), y_val), Rows(enc(test), y_test)
 
     set_seed(a.seed)
-    cfg = ModernBertConfig(**PRESETS[a.init], num_labels=len(classes), problem_type="multi_label_classification",
-                           id2label={i: c for i, c in enumerate(classes)}, label2id={c: i for i, c in enumerate(classes)})
-    model = ModernBertForSequenceClassification(cfg)
+    head = dict(num_labels=len(classes), problem_type="multi_label_classification",
+                id2label={i: c for i, c in enumerate(classes)}, label2id={c: i for i, c in enumerate(classes)},
+                **({"classifier_pooling": a.classifier_pooling} if a.classifier_pooling else {}))
+    if a.model:
+        # body (and head.dense / head.norm of an MLM folder) from the checkpoint, classifier freshly initialised after set_seed
+        model = ModernBertForSequenceClassification.from_pretrained(a.model, **head)
+    else:
+        model = ModernBertForSequenceClassification(ModernBertConfig(**{**PRESETS[a.init], **head}))
 
     args = TrainingArguments(
         output_dir=a.output_dir, eval_strategy="epoch", save_strategy="epoch", learning_rate=a.lr,
