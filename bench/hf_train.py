@@ -50,6 +50,23 @@ def read_split(folder, split, text_col, label_col):
     return [(r[text_col], list(r[label_col] or [])) for r in rows]
 
 
+def seed_data(dataset, text_col, label_col):
+    """The seed's split (15 % validation from train.shuffle(seed=42)) and MultiLabelBinarizer fitted on train."""
+    train_all = read_split(dataset, "train", text_col, label_col)
+    test = read_split(dataset, "test", text_col, label_col)
+    size = int(0.15 * (len(train_all) + len(test)))
+    perm = np.random.default_rng(42).permutation(len(train_all))
+    val = [train_all[i] for i in perm[:size]]
+    train = [train_all[i] for i in perm[size:]]
+    mlb = MultiLabelBinarizer()
+    y_train = mlb.fit_transform([l for _, l in train]).astype(np.float32)
+    classes = list(mlb.classes_)
+    known = set(classes)
+    y_val = mlb.transform([[c for c in l if c in known] for _, l in val]).astype(np.float32)
+    y_test = mlb.transform([[c for c in l if c in known] for _, l in test]).astype(np.float32)
+    return train, val, test, classes, y_train, y_val, y_test
+
+
 def compute_metrics(eval_pred, threshold=0.5):
     """The seed's compute_metrics."""
     logits, labels = eval_pred
@@ -124,18 +141,7 @@ def main():
         torch.set_num_threads(a.threads)
     warnings.filterwarnings("ignore", message=".*unknown class.*")
 
-    train_all = read_split(a.dataset, "train", a.text_column, a.label_column)
-    test = read_split(a.dataset, "test", a.text_column, a.label_column)
-    size = int(0.15 * (len(train_all) + len(test)))
-    perm = np.random.default_rng(42).permutation(len(train_all))
-    val = [train_all[i] for i in perm[:size]]
-    train = [train_all[i] for i in perm[size:]]
-    mlb = MultiLabelBinarizer()
-    y_train = mlb.fit_transform([l for _, l in train]).astype(np.float32)
-    classes = list(mlb.classes_)
-    known = set(classes)
-    y_val = mlb.transform([[c for c in l if c in known] for _, l in val]).astype(np.float32)
-    y_test = mlb.transform([[c for c in l if c in known] for _, l in test]).astype(np.float32)
+    train, val, test, classes, y_train, y_val, y_test = seed_data(a.dataset, a.text_column, a.label_column)
     print(f"data: train {len(train)}, validation {len(val)}, test {len(test)}; {len(classes)} labels", flush=True)
 
     tok = AutoTokenizer.from_pretrained(a.tokenizer)
