@@ -8,8 +8,8 @@
  *  - special tokens never selected by either, labels -100 exactly off the selected positions, deterministic per (seed, step).
  */
 import * as fs from 'node:fs';
-import { readRows } from '../lib/data';
-import { loadTokenizer, packBatch, type PackedBatch } from '../lib/tokenize';
+import { readRows } from '../lib/data/readers';
+import { loadTokenizer, packBatch, type PackedBatch } from '../lib/model/tokenize';
 import { IGNORE_INDEX, MlmMasker, maskingRng, maskingVocab, maskingOptions, type MaskedBatch } from '../lib/data/masking';
 import { runPythonJson } from './helpers/python';
 

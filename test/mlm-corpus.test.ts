@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DataError } from '../lib/data';
+import { DataError } from '../lib/data/readers';
 import { readTextFile, readTexts, seriesCorpus } from '../lib/data/mlm-corpus';
 import { runPythonJson } from './helpers/python';
 

@@ -13,8 +13,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PCG64 } from '../rng';
-import type { PackedBatch } from '../tokenize';
+import { PCG64 } from './rng';
+import type { PackedBatch } from '../model/tokenize';
 
 /** Label value of positions that carry no loss (PyTorch's cross-entropy ignore_index). */
 export const IGNORE_INDEX = -100;

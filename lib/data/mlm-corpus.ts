@@ -5,7 +5,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DataError, listSourceFiles, parseCsv, readParquet, readRows, seedSplit, type SplitOptions } from '../data';
+import { DataError, listSourceFiles, parseCsv, readParquet, readRows } from './readers';
+import { seedSplit, type SplitOptions } from './split';
 
 /** One MLM text, with where it came from (for error messages and for matching). */
 export interface TextRow {
