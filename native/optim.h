@@ -1,5 +1,5 @@
-// One training step: BCEWithLogits (mean), backward, clip_grad_norm_, AdamW — as HF Trainer does it with
-// torch.nn.utils.clip_grad_norm_ and torch.optim.AdamW (single-tensor path).
+// The optimizer half of a training step (train_step.h runs the loss and backward): gradient clipping as
+// torch.nn.utils.clip_grad_norm_ (foreach norms) and AdamW as torch.optim.AdamW(fused=True), HF Trainer's default.
 #pragma once
 
 #include <torch/torch.h>
