@@ -10,7 +10,7 @@
 #include <optional>
 
 #include "heads.h"
-#include "profile.h"
+#include "inference.h"
 #include "runtime.h"
 #include "train_step.h"
 #include "weights.h"
@@ -107,6 +107,34 @@ std::vector<T> typed_arg(const Napi::CallbackInfo& info, size_t i, const std::st
   return std::vector<T>(arr.Data(), arr.Data() + arr.ElementLength());
 }
 
+// Argument i as an options object; an empty object when absent (undefined or null).
+Napi::Object options_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what) {
+  if (info.Length() <= i || info[i].IsUndefined() || info[i].IsNull()) return Napi::Object::New(info.Env());
+  if (!info[i].IsObject()) type_error(info.Env(), what + " must be an object");
+  return info[i].As<Napi::Object>();
+}
+
+// trainStep/evalLoss targets: a Float32Array (classification, multi-hot) or an Int32Array (masked LM, token labels).
+radbert::Targets targets_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what) {
+  radbert::Targets t;
+  if (info.Length() > i && info[i].IsTypedArray()) {
+    const auto kind = info[i].As<Napi::TypedArray>().TypedArrayType();
+    if (kind == napi_float32_array) {
+      auto a = info[i].As<Napi::Float32Array>();
+      t.multi_hot.assign(a.Data(), a.Data() + a.ElementLength());
+      return t;
+    }
+    if (kind == napi_int32_array) {
+      auto a = info[i].As<Napi::Int32Array>();
+      t.tokens = true;
+      t.token_labels.assign(a.Data(), a.Data() + a.ElementLength());
+      return t;
+    }
+  }
+  type_error(info.Env(), what + ": targets must be a Float32Array (classification: batch x numLabels) or an Int32Array "
+                         "(masked LM: one label per token, -100 = ignored)");
+}
+
 // options.bf16: optional boolean, false when absent.
 bool bf16_option(const Napi::Object& o, const std::string& ctx) {
   auto v = o.Get("bf16");
@@ -198,6 +226,8 @@ class Model : public Napi::ObjectWrap<Model> {
                            InstanceMethod<&Model::SaveWeights>("saveWeights"),
                            InstanceMethod<&Model::Forward>("forward"),
                            InstanceMethod<&Model::TrainStep>("trainStep"),
+                           InstanceMethod<&Model::EvalLoss>("evalLoss"),
+                           InstanceMethod<&Model::Embed>("embed"),
                            InstanceMethod<&Model::SaveOptimizer>("saveOptimizer"),
                            InstanceMethod<&Model::LoadOptimizer>("loadOptimizer"),
                            InstanceMethod<&Model::Info>("info"),
@@ -268,33 +298,80 @@ class Model : public Napi::ObjectWrap<Model> {
     auto s = live(info.Env());
     auto ids = typed_arg<int32_t, napi_int32_array>(info, 0, "forward(ids, cuSeqlens): ids must be an Int32Array");
     auto cu = typed_arg<int32_t, napi_int32_array>(info, 1, "forward(ids, cuSeqlens): cuSeqlens must be an Int32Array");
-    const bool bf16 = info.Length() > 2 && info[2].IsObject() && bf16_option(info[2].As<Napi::Object>(), "forward options");
+    const auto o = options_arg(info, 2, "forward options");
+    const bool bf16 = bf16_option(o, "forward options");
+    std::optional<std::vector<int32_t>> positions;
+    auto pv = o.Get("positions");
+    if (!pv.IsUndefined() && !pv.IsNull()) {
+      if (!pv.IsTypedArray() || pv.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+        type_error(info.Env(), "forward options.positions must be an Int32Array of packed token indices");
+      auto arr = pv.As<Napi::Int32Array>();
+      positions.emplace(arr.Data(), arr.Data() + arr.ElementLength());
+    }
     auto out = std::make_shared<std::vector<float>>();
     return Task::Run(
         info.Env(),
-        [s, ids = std::move(ids), cu = std::move(cu), bf16, out] {
+        [s, ids = std::move(ids), cu = std::move(cu), bf16, positions = std::move(positions), out] {
           std::lock_guard<std::mutex> lock(s->mu);
-          radbert::ScopedProfile profile(bf16 ? "forward (bf16 autocast)" : "forward");
-          // libtorch's autocast does not cache weight casts under InferenceMode, so a bf16 forward runs under
-          // NoGradGuard (no graph is built either way) and keeps its bf16 weight copies for the next call.
-          std::optional<c10::InferenceMode> inference;
-          std::optional<torch::NoGradGuard> no_grad;
-          if (bf16) no_grad.emplace();
-          else inference.emplace();
-          radbert::Autocast autocast(bf16, s->device.type(), /*keep_cache=*/true);
-          s->module->eval();
           auto batch = radbert::make_packed(ids, cu, s->module->config.vocab_size, s->device);
-          auto logits = s->module->forward(batch, s->gen).to(torch::kCPU, torch::kFloat).contiguous();
+          auto logits = radbert::forward_logits(*s, batch, positions, bf16);
           out->assign(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
         },
         [out](Napi::Env env) -> Napi::Value { return to_float32_array(env, *out); });
+  }
+
+  Napi::Value Embed(const Napi::CallbackInfo& info) {
+    auto s = live(info.Env());
+    auto ids = typed_arg<int32_t, napi_int32_array>(info, 0, "embed(ids, cuSeqlens): ids must be an Int32Array");
+    auto cu = typed_arg<int32_t, napi_int32_array>(info, 1, "embed(ids, cuSeqlens): cuSeqlens must be an Int32Array");
+    const auto o = options_arg(info, 2, "embed options");
+    const bool bf16 = bf16_option(o, "embed options");
+    radbert::Pooling pooling = radbert::Pooling::Cls;
+    auto pv = o.Get("pooling");
+    if (!pv.IsUndefined() && !pv.IsNull()) {
+      const std::string p = pv.IsString() ? pv.As<Napi::String>().Utf8Value() : std::string();
+      if (p == "mean") pooling = radbert::Pooling::Mean;
+      else if (p != "cls") type_error(info.Env(), "embed options.pooling must be 'cls' or 'mean'");
+    }
+    auto out = std::make_shared<std::vector<float>>();
+    return Task::Run(
+        info.Env(),
+        [s, ids = std::move(ids), cu = std::move(cu), bf16, pooling, out] {
+          std::lock_guard<std::mutex> lock(s->mu);
+          auto batch = radbert::make_packed(ids, cu, s->module->config.vocab_size, s->device);
+          auto h = radbert::embed(*s, batch, pooling, bf16);
+          out->assign(h.data_ptr<float>(), h.data_ptr<float>() + h.numel());
+        },
+        [out](Napi::Env env) -> Napi::Value { return to_float32_array(env, *out); });
+  }
+
+  Napi::Value EvalLoss(const Napi::CallbackInfo& info) {
+    auto s = live(info.Env());
+    auto ids = typed_arg<int32_t, napi_int32_array>(info, 0, "evalLoss: ids must be an Int32Array");
+    auto cu = typed_arg<int32_t, napi_int32_array>(info, 1, "evalLoss: cuSeqlens must be an Int32Array");
+    auto targets = targets_arg(info, 2, "evalLoss");
+    const bool bf16 = bf16_option(options_arg(info, 3, "evalLoss options"), "evalLoss options");
+    auto result = std::make_shared<radbert::EvalLossResult>();
+    return Task::Run(
+        info.Env(),
+        [s, ids = std::move(ids), cu = std::move(cu), targets = std::move(targets), bf16, result] {
+          std::lock_guard<std::mutex> lock(s->mu);
+          auto batch = radbert::make_packed(ids, cu, s->module->config.vocab_size, s->device);
+          *result = radbert::eval_loss(*s, batch, targets, bf16);
+        },
+        [result](Napi::Env env) -> Napi::Value {
+          auto o = Napi::Object::New(env);
+          o.Set("loss", result->loss);
+          o.Set("count", Napi::Number::New(env, static_cast<double>(result->count)));
+          return o;
+        });
   }
 
   Napi::Value TrainStep(const Napi::CallbackInfo& info) {
     auto s = live(info.Env());
     auto ids = typed_arg<int32_t, napi_int32_array>(info, 0, "trainStep: ids must be an Int32Array");
     auto cu = typed_arg<int32_t, napi_int32_array>(info, 1, "trainStep: cuSeqlens must be an Int32Array");
-    auto targets = typed_arg<float, napi_float32_array>(info, 2, "trainStep: targets must be a Float32Array");
+    auto targets = targets_arg(info, 2, "trainStep");
     auto o = object_arg(info, 3, "trainStep: options");
     radbert::StepOptions so;
     so.lr = num(o, "lr", "options");
