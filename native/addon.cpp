@@ -441,6 +441,7 @@ class Model : public Napi::ObjectWrap<Model> {
       const auto sizes = s->params[i].second.sizes();
       for (size_t d = 0; d < sizes.size(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, static_cast<double>(sizes[d])));
       e.Set("shape", shape);
+      e.Set("weightDecay", Napi::Boolean::New(env, s->decay[i]));
       list.Set(static_cast<uint32_t>(i), e);
       total += s->params[i].second.numel();
     }
@@ -504,6 +505,7 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
         s->module->to(s->device);
         s->params = radbert::hf_parameters(s->module);
         for (auto& [name, p] : s->params) s->by_name[name] = p;
+        s->decay = radbert::weight_decay_flags(s->module, s->params);
         *state = std::move(s);
       },
       [state](Napi::Env env) -> Napi::Value {

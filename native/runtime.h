@@ -64,6 +64,7 @@ struct ModelState {
   at::Generator gen;
   AdamWState optim;
   NamedTensors params;  // Hugging Face key names
+  std::vector<bool> decay;  // per params entry: whether weight decay applies (HF Trainer's groups)
   std::map<std::string, torch::Tensor> by_name;
 };
 

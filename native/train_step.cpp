@@ -99,7 +99,7 @@ TrainStepResult train_step(ModelState& s, const Packed& batch, const Targets& ta
   r.grad_norm = clip_grad_norm(s.params, so.update ? so.max_grad_norm : 0.0);
   if (so.update) {
     weights_changed();
-    adamw_step(s.params, s.optim, so);
+    adamw_step(s.params, s.decay, s.optim, so);
   }
   r.loss = loss.loss.item<double>();
   return r;

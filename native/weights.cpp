@@ -25,6 +25,16 @@ NamedTensors hf_parameters(ModernBert& m) {
   return out;
 }
 
+std::vector<bool> weight_decay_flags(ModernBert& m, const NamedTensors& params) {
+  std::set<const void*> in_norm;  // parameters owned by a LayerNorm module (HF's ALL_LAYERNORM_LAYERS test)
+  for (const auto& mod : m->modules(/*include_self=*/true))
+    if (dynamic_cast<const LayerNormImpl*>(mod.get()))
+      for (const auto& p : mod->parameters(/*recurse=*/false)) in_norm.insert(p.unsafeGetTensorImpl());
+  std::vector<bool> out;
+  for (const auto& [name, p] : params) out.push_back(hf_weight_decay(name, in_norm.count(p.unsafeGetTensorImpl()) > 0));
+  return out;
+}
+
 LoadReport load_weights(ModelState& s, const std::vector<std::string>& files) {
   const auto& cfg = s.module->config;
   LoadReport report;

@@ -14,6 +14,9 @@ namespace radbert {
 // ModernBertModel), task-head tensors as head.*, classifier.*, decoder.*.
 NamedTensors hf_parameters(ModernBert& m);
 
+// Per hf_parameters entry: whether HF Trainer applies weight decay to it (optim.h's hf_weight_decay).
+std::vector<bool> weight_decay_flags(ModernBert& m, const NamedTensors& params);
+
 // What load_weights did, by HF key.
 struct LoadReport {
   std::vector<std::string> loaded, missing, unexpected;
