@@ -32,8 +32,11 @@ const inputs = path.join(cache, 'inputs.json');
 // --background-load N: N processes that only spin (no I/O, no memory), started before the first measurement and
 // killed when this process exits, so both sides run under the same contention.
 const spinners = [];
+const stopSpinners = () => spinners.splice(0).forEach((p) => p.kill('SIGKILL'));
 for (let i = 0; i < backgroundLoad; i++) spinners.push(spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
-process.on('exit', () => spinners.forEach((p) => p.kill('SIGKILL')));
+spinners.forEach((p) => p.unref()); // they must not keep this process alive
+process.on('exit', stopSpinners);
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
 if (backgroundLoad) process.stderr.write(`bench: ${backgroundLoad} busy background processes (pids ${spinners.map((p) => p.pid).join(', ')})\n`);
 
 function side(which, args) {
@@ -107,6 +110,7 @@ const machine = {
   node: process.version,
   torch: side('ours', { model: path.join(cache, presets[0]), mode: 'startup' }).torch,
 };
+stopSpinners();
 const record = { date: new Date().toISOString(), command: `npm run bench -- ${argv.join(' ')}`.trim(), machine, rows };
 fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
 const file = path.join(__dirname, 'results', `${record.date.replace(/[:.]/g, '-')}${quick ? '-quick' : ''}${backgroundLoad ? `-load${backgroundLoad}` : ''}.json`);
