@@ -34,7 +34,7 @@ if (argv[0] === '--child') {
     }
     ms.sort((a, b) => a - b);
     const v = native().version();
-    console.log(JSON.stringify({ threads: v.threads, ms, median_ms: ms[Math.floor(ms.length / 2)], attention: v.attention.cpu }));
+    console.log(JSON.stringify({ threads: v.threads, ms, median_ms: ms[Math.floor(ms.length / 2)], attention: v.attention ? v.attention.cpu : 'sdpa-per-sequence (before the packed kernel)' }));
     clf.close();
   })().catch((e) => {
     console.error(e);
