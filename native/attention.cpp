@@ -267,7 +267,15 @@ torch::Tensor cpu_flash_packed(const torch::Tensor& q, const torch::Tensor& k, c
 torch::Tensor cuda_flash_varlen(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                 const Packed& batch, int64_t window) {
   const auto a = flash_args(batch.cu, window, q.size(2));
-  auto cu = torch::tensor(a.cu_seqlens, torch::TensorOptions().dtype(torch::kInt)).to(q.device());
+  // int32 offsets on the device, copied once per batch rather than once per layer (the compute thread is the only
+  // caller; the key is the host offsets and the device)
+  thread_local std::vector<int32_t> last_cu;
+  thread_local torch::Tensor last_dev;
+  if (!last_dev.defined() || last_cu != a.cu_seqlens || last_dev.device() != q.device()) {
+    last_dev = torch::tensor(a.cu_seqlens, torch::TensorOptions().dtype(torch::kInt)).to(q.device());
+    last_cu = a.cu_seqlens;
+  }
+  const auto& cu = last_dev;
   const std::optional<at::Tensor> cu_opt(cu);
   const std::optional<double> scale(a.scale);
   const std::optional<int64_t> left(a.window_left), right(a.window_right);

@@ -121,7 +121,7 @@ describeNative()('attention kernels', () => {
 const [cfg, out, threads] = [JSON.parse(process.argv[2]), process.argv[3], Number(process.argv[4])];
 (async () => {
   addon.setNumThreads(threads);
-  const m = await addon.createModel(cfg, { device: 'cpu', seed: 7, init: true });
+  const m = await addon.createModel(cfg, { device: 'cpu', seed: 7, init: true, deterministic: process.env.DET === '1' });
   const lens = [3, 60, 17, 1, 33, 9];
   const cu = Int32Array.from([0, ...lens.map((s => (l) => (s += l))(0))]);
   const ids = Int32Array.from({ length: cu[cu.length - 1] }, (_, i) => 1 + ((i * 7919) % 500));
@@ -159,6 +159,14 @@ const [cfg, out, threads] = [JSON.parse(process.argv[2]), process.argv[3], Numbe
         }
         expect(other.grads.size).toBe(packed.grads.size);
       }
+    });
+
+    test('deterministic: true runs (torch.use_deterministic_algorithms) and two runs agree bit for bit', () => {
+      const a = run('det-a', { DET: '1' });
+      const b = run('det-b', { DET: '1' });
+      expect(a.logits).toEqual(b.logits);
+      expect(a.step).toEqual(b.step);
+      for (const [name, g] of a.grads) expect([name, maxAbsDiff(g.data, b.grads.get(name)!.data)]).toEqual([name, 0]);
     });
 
     test('RADBERT_DEBUG=1 prints the kernel once per device and dtype; a bad RADBERT_ATTENTION is a clear error', () => {
