@@ -6,6 +6,7 @@
 # parquet files and the tokenizer.
 #
 #   bash scripts/gpu-check.sh [--device cuda|cpu] [--preset base|small|tiny] [--python PY] [--steps N] [--no-epoch]
+#                             [--epoch-steps N]   (stop the "1-epoch" runs after N steps: for a CPU rehearsal)
 #
 # 1. builds the addon against python3's torch (LIBTORCH_USE_PYTORCH=1, linked directly: no CUDA toolkit needed);
 # 2. parity against transformers on the device: fp32 logits <= 1e-4, bf16 <= 2e-2 (HF sdpa), gradients, one AdamW
@@ -18,7 +19,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-DEVICE=cuda PRESET=base PY=${PYTHON:-python3} STEPS=20 EPOCH=1
+DEVICE=cuda PRESET=base PY=${PYTHON:-python3} STEPS=20 EPOCH=1 EPOCH_STEPS=
 COMMAND="bash scripts/gpu-check.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -27,6 +28,7 @@ while [ $# -gt 0 ]; do
     --python) PY=$2; shift 2 ;;
     --steps) STEPS=$2; shift 2 ;;
     --no-epoch) EPOCH=0; shift ;;
+    --epoch-steps) EPOCH_STEPS=$2; shift 2 ;;
     *) echo "gpu-check: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -72,19 +74,26 @@ VERSION=$(node -e "console.log(JSON.stringify(require('./dist').native().version
 log "built in $(( $(date +%s) - T0 ))s: $VERSION"
 if [ "$DEVICE" = cuda ] && ! echo "$VERSION" | grep -q '"cuda":true'; then die "this torch/addon sees no CUDA device"; fi
 
-# Peak GPU memory of a command (MiB, nvidia-smi's per-process figure sampled every 0.2 s); RSS peak on CPU.
+# Peak GPU memory of a command (MiB): nvidia-smi's figure for its process, sampled every 0.2 s; where the process is not
+# listed (containers with their own pid namespace), the device's used memory above what it was before the command.
 run_measured() { # out_json peak_file cmd...
   local out=$1 peak=$2; shift 2
+  local smi=0 base=0 max=0 maxtot=0
+  if command -v nvidia-smi >/dev/null; then smi=1; base=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1); fi
   "$@" > "$out" 2> "$out.err" &
-  local pid=$! max=0
+  local pid=$!
   while kill -0 $pid 2>/dev/null; do
-    if command -v nvidia-smi >/dev/null; then
-      local m; m=$(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null | awk -F', ' -v p=$pid '$1==p {print $2}')
+    if [ $smi = 1 ]; then
+      local m t
+      m=$(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null | awk -F', ' -v p=$pid '$1==p {print $2}')
+      t=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1)
       [ -n "$m" ] && [ "$m" -gt "$max" ] && max=$m
+      [ -n "$t" ] && [ "$t" -gt "$maxtot" ] && maxtot=$t
     fi
     sleep 0.2
   done
   wait $pid; local rc=$?
+  if [ "$max" = 0 ] && [ "$maxtot" -gt 0 ]; then max=$(( maxtot - base )); fi
   echo "$max" > "$peak"
   return $rc
 }
@@ -114,16 +123,17 @@ RADBERT_PROFILE=1 node scripts/gpu/ours_side.js bench "$B" --device "$DEVICE" --
 log "benchmarks done"
 
 if [ "$EPOCH" = 1 ]; then
+  MAXSTEPS=(); [ -n "$EPOCH_STEPS" ] && MAXSTEPS=(--max-steps "$EPOCH_STEPS")
   s=$(date +%s%N)
-  node bin/radbert-native.js train --dataset "$DATA" --tokenizer "$TOK" --init "$PRESET" --epochs 1 --batch-size 8 --max-length 256 --seed 42 --bf16 --device "$DEVICE" --output-dir "$WORK/ours-train" --save-total-limit 1 --quiet > "$WORK/ours_train.log" 2>&1 \
+  node bin/radbert-native.js train --dataset "$DATA" --tokenizer "$TOK" --init "$PRESET" --epochs 1 --batch-size 8 --max-length 256 --seed 42 ${MAXSTEPS[@]+"${MAXSTEPS[@]}"} --bf16 --device "$DEVICE" --output-dir "$WORK/ours-train" --save-total-limit 1 --quiet > "$WORK/ours_train.log" 2>&1 \
     && echo $(( ($(date +%s%N) - s) / 1000000 )) > "$WORK/ours_epoch.ms" \
     || log "our 1-epoch training failed: $(tail -3 "$WORK/ours_train.log")"
   s=$(date +%s%N)
-  run_measured "$WORK/hf_epoch_sdpa.json" "$WORK/hf_epoch_sdpa.peak" $PY scripts/gpu/hf_side.py epoch "$WORK/hf-epoch" --device "$DEVICE" --data "$DATA" --tokenizer "$TOK" --preset "$PRESET" --attn sdpa \
+  run_measured "$WORK/hf_epoch_sdpa.json" "$WORK/hf_epoch_sdpa.peak" $PY scripts/gpu/hf_side.py epoch "$WORK/hf-epoch" --device "$DEVICE" --data "$DATA" --tokenizer "$TOK" --preset "$PRESET" --attn sdpa ${MAXSTEPS[@]+"${MAXSTEPS[@]}"} \
     && echo $(( ($(date +%s%N) - s) / 1000000 )) > "$WORK/hf_epoch_sdpa.ms" \
     || log "HF 1-epoch run failed: $(tail -3 "$WORK/hf_epoch_sdpa.json.err")"
   if [ "$HAS_FA2" = 1 ]; then
-    $PY scripts/gpu/hf_side.py epoch "$WORK/hf-epoch-fa2" --device "$DEVICE" --data "$DATA" --tokenizer "$TOK" --preset "$PRESET" --attn flash_attention_2 \
+    $PY scripts/gpu/hf_side.py epoch "$WORK/hf-epoch-fa2" --device "$DEVICE" --data "$DATA" --tokenizer "$TOK" --preset "$PRESET" --attn flash_attention_2 ${MAXSTEPS[@]+"${MAXSTEPS[@]}"} \
       > "$WORK/hf_epoch_fa2.json" 2> "$WORK/hf_epoch_fa2.err" || log "HF 1-epoch run with flash_attention_2 failed"
   fi
   log "1-epoch runs done"

@@ -308,7 +308,7 @@ def epoch(a):
         import accelerate  # noqa: F401  (Trainer needs it)
         args = TrainingArguments(output_dir=os.path.join(a.out, "trainer"), eval_strategy="epoch", save_strategy="epoch",
                                  learning_rate=LR, per_device_train_batch_size=8, per_device_eval_batch_size=8,
-                                 num_train_epochs=1, weight_decay=0.0, save_total_limit=1, seed=a.seed, report_to="none",
+                                 num_train_epochs=1, max_steps=a.max_steps, weight_decay=0.0, save_total_limit=1, seed=a.seed, report_to="none",
                                  use_cpu=a.device == "cpu", dataloader_num_workers=0, disable_tqdm=True, bf16=True,
                                  logging_steps=100)
         tr = Trainer(model=model, args=args, train_dataset=ds_train, eval_dataset=ds_val, data_collator=collate,
@@ -329,6 +329,8 @@ def epoch(a):
             opt.step()
             model.zero_grad(set_to_none=True)
             steps += 1
+            if steps == a.max_steps:
+                break
         model.eval()
         with torch.no_grad(), autocast(a.device, True):
             for b in torch.utils.data.DataLoader(ds_val, batch_size=8, collate_fn=collate):
@@ -354,6 +356,7 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--max-steps", type=int, default=-1, help="epoch mode: stop after N steps (rehearsals)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     {"parity": parity, "bench": bench, "epoch": epoch}[a.mode](a)
