@@ -105,7 +105,9 @@ $PY scripts/gpu/hf_side.py parity "$WORK/parity" --device "$DEVICE" --data "$DAT
 node scripts/gpu/ours_side.js parity "$WORK/parity" --device "$DEVICE" > "$WORK/parity.json" 2> "$WORK/ours_parity.err" \
   || { tail -20 "$WORK/ours_parity.err"; die "our parity side"; }
 cat "$WORK/ours_parity.err" >&2
-log "parity done"
+node scripts/gpu/ours_side.js determinism "$WORK/parity" --device "$DEVICE" > "$WORK/determinism.json" 2> "$WORK/determinism.err" \
+  || log "deterministic check failed: $(tail -3 "$WORK/determinism.err")"
+log "parity done; deterministic: $(cat "$WORK/determinism.json" 2>/dev/null)"
 
 # ---- 2. side by side ----------------------------------------------------------------------------------------------
 B="$WORK/bench"

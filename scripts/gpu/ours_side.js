@@ -7,6 +7,8 @@
  *   fp32 logits, bf16-autocast logits, padding invariance, and (trainable configs) loss, grad norm, every gradient
  *   and the parameters after one clipped AdamW step against transformers. One JSON line: per config, per check,
  *   {observed, bound, pass}.
+ * node scripts/gpu/ours_side.js determinism DIR --device cuda|cpu
+ *   With deterministic: true, two backward passes of the same batch (fp32 and bf16) give identical loss and gradients.
  * node scripts/gpu/ours_side.js bench DIR --device cuda|cpu [--steps N] [--reps N] [--profile]
  *   Training samples/s (batch 8, bf16 autocast), inference batch 64 samples/s and batch 1 latency (bf16) on
  *   DIR/model with DIR/inputs.json (what hf_side.py bench wrote). --profile: 3 training steps under RADBERT_PROFILE
@@ -123,6 +125,31 @@ async function parity() {
   return { attention: native().version().attention, configs: out };
 }
 
+/** deterministic: true on the device: two backward passes of the same batch give the same loss and gradients, bit for bit. */
+async function determinism() {
+  const name = fs.readdirSync(dir).sort().find((n) => fs.existsSync(path.join(dir, n, 'hf.json')) && JSON.parse(fs.readFileSync(path.join(dir, n, 'hf.json'), 'utf8')).trainable);
+  const cfgDir = path.join(dir, name);
+  const hf = JSON.parse(fs.readFileSync(path.join(cfgDir, 'hf.json'), 'utf8'));
+  const b = packed(hf.ids);
+  const targets = Float32Array.from(hf.targets.flat());
+  const out = { config: name };
+  for (const bf16 of [false, true]) {
+    const clf = await load(path.join(cfgDir, 'model'), { device, deterministic: true });
+    const runs = [];
+    for (let r = 0; r < 2; r++) {
+      const s = await clf.model.trainStep(b.ids, b.cuSeqlens, targets, { lr: 5e-5, update: false, bf16 });
+      const file = path.join(cfgDir, `det_${bf16}_${r}.safetensors`);
+      await clf.model.saveWeights(file, { what: 'grads' });
+      runs.push({ loss: s.loss, grads: readSafetensors(file) });
+    }
+    let diff = Math.abs(runs[0].loss - runs[1].loss);
+    for (const [k, g] of runs[0].grads) diff = Math.max(diff, maxAbsDiff(g, runs[1].grads.get(k)));
+    out[bf16 ? 'bf16' : 'fp32'] = check(diff, 0);
+    clf.close();
+  }
+  return out;
+}
+
 async function bench() {
   const steps = Number(flag('--steps', '20'));
   const reps = Number(flag('--reps', '3'));
@@ -166,7 +193,7 @@ async function bench() {
   return res;
 }
 
-(mode === 'parity' ? parity() : mode === 'bench' ? bench() : Promise.reject(new Error(`unknown mode ${mode}`)))
+({ parity, bench, determinism }[mode] ?? (() => Promise.reject(new Error(`unknown mode ${mode}`))))()
   .then((r) => process.stdout.write(JSON.stringify(r) + '\n'))
   .catch((e) => {
     console.error(e);

@@ -49,6 +49,7 @@ const record = {
   wall_s: Number(wall),
   attention: ours?.attention ?? parity?.attention,
   parity: { all_pass: allChecks.length > 0 && allChecks.every((c) => c.pass), configs: parity?.configs ?? parity },
+  deterministic: read('determinism.json') ?? read('determinism.err'),
   bench: { hf_sdpa: hf, hf_flash_attention_2: fa2, ours },
   epoch,
   peak_gpu_memory: peak,
@@ -71,7 +72,7 @@ console.log('| measure | HF sdpa | HF flash_attention_2 | radbert-native | ours 
 console.log('| --- | --- | --- | --- | --- |');
 for (const [name, a, b, c, higherBetter] of rows)
   console.log(`| ${name} | ${f(a)} | ${f(b)} | ${f(c)} | ${higherBetter ? ratio(c, a) : ratio(a, c)} |`);
-console.log(`parity: ${record.parity.all_pass ? 'all checks pass' : 'FAILURES'}`);
+console.log(`parity: ${record.parity.all_pass ? 'all checks pass' : 'FAILURES'}; deterministic: true, two backward passes: ${JSON.stringify(record.deterministic)}`);
 for (const [name, checks] of Object.entries(parity?.configs ?? {}))
   console.log(`  ${name}: ${Object.entries(checks).map(([k, v]) => `${k} ${typeof v.observed === 'number' ? v.observed.toExponential(1) : v.observed}${v.pass ? '' : ' FAIL'}`).join(', ')}`);
 console.log(`written ${result}`);
