@@ -136,6 +136,9 @@ def main():
     ap.add_argument("--output-dir", default="/tmp/hf-train-bench")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--json", help="write a summary JSON here")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (TrainingArguments bf16=True)")
+    ap.add_argument("--attn", default="sdpa", help="attn_implementation: sdpa, eager, flash_attention_2")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -154,16 +157,18 @@ def main():
                 **({"classifier_pooling": a.classifier_pooling} if a.classifier_pooling else {}))
     if a.model:
         # body (and head.dense / head.norm of an MLM folder) from the checkpoint, classifier freshly initialised after set_seed
-        model = ModernBertForSequenceClassification.from_pretrained(a.model, **head)
+        model = ModernBertForSequenceClassification.from_pretrained(a.model, attn_implementation=a.attn, **head)
     else:
-        model = ModernBertForSequenceClassification(ModernBertConfig(**{**PRESETS[a.init], **head}))
+        cfg = ModernBertConfig(**{**PRESETS[a.init], **head})
+        cfg._attn_implementation = a.attn
+        model = ModernBertForSequenceClassification(cfg)
 
     args = TrainingArguments(
         output_dir=a.output_dir, eval_strategy="epoch", save_strategy="epoch", learning_rate=a.lr,
         per_device_train_batch_size=a.batch_size, per_device_eval_batch_size=a.batch_size, num_train_epochs=a.epochs,
         max_steps=a.max_steps, weight_decay=0.0, load_best_model_at_end=True, metric_for_best_model="f1", greater_is_better=True,
-        save_total_limit=3, logging_steps=a.logging_steps, seed=a.seed, report_to="none", use_cpu=True, dataloader_num_workers=0,
-        disable_tqdm=True,
+        save_total_limit=3, logging_steps=a.logging_steps, seed=a.seed, report_to="none", use_cpu=a.device == "cpu", dataloader_num_workers=0,
+        disable_tqdm=True, bf16=a.bf16,
     )
     trainer = Trainer(model=model, args=args, train_dataset=ds_train, eval_dataset=ds_val, data_collator=make_collator(tok.pad_token_id),
                       compute_metrics=compute_metrics)
@@ -188,7 +193,7 @@ def main():
     print(f"best validation micro-F1 {best:.6f}; training {train_s:.1f} s ({trainer.state.global_step} steps, {trainer.state.global_step / train_s:.2f} steps/s)")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"best_metric": best, "train_seconds": train_s, "global_step": trainer.state.global_step, "log_history": trainer.state.log_history, "test": res}, f, indent=2)
+            json.dump({"best_metric": best, "train_seconds": train_s, "attn_implementation": model.config._attn_implementation, "global_step": trainer.state.global_step, "log_history": trainer.state.log_history, "test": res}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * `npm run bench [-- --quick] [-- --presets tiny,small,base] [-- --no-bf16]`: radbert-native and Hugging Face transformers side by
- * side, in one invocation, on the same machine, threads, weights (written once by HF, loaded by both) and captions
- * (../shared/datasets/roco-radiology-mini). Each figure: warm-up, then median (min–max) of repetitions.
+ * `npm run bench [-- --quick] [-- --presets tiny,small,base] [-- --no-bf16] [-- --background-load N]`: radbert-native and
+ * Hugging Face transformers side by side, in one invocation, on the same machine, threads, weights (written once by HF,
+ * loaded by both) and captions (../shared/datasets/roco-radiology-mini). Each figure: warm-up, then median (min–max) of
+ * repetitions. `--background-load N`: N busy processes spin on the cores while both sides run (CPU contention).
  * Results: bench/results/<date>.json and a table of ratios on stdout.
  */
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { spawnSync, execFileSync } = require('child_process');
+const { spawn, spawnSync, execFileSync } = require('child_process');
 
 const root = path.resolve(__dirname, '..');
 const argv = process.argv.slice(2);
@@ -21,10 +22,22 @@ const flag = (name, def) => {
 const presets = flag('--presets', quick ? 'tiny,base' : 'tiny,small,base').split(',');
 const threads = Number(flag('--threads', String(os.cpus().length)));
 const cache = path.join(root, 'bench', '.cache');
+const backgroundLoad = Number(flag('--background-load', '0'));
+if (!Number.isInteger(backgroundLoad) || backgroundLoad < 0) throw new Error('--background-load must be a non-negative integer');
 
 const python = path.join(execFileSync('bash', [path.join(root, 'scripts', 'pyref-venv.sh')], { encoding: 'utf8' }).trim(), 'bin', 'python');
 execFileSync(python, [path.join(__dirname, 'make_model.py'), cache, ...presets], { stdio: ['ignore', 'ignore', 'inherit'] });
 const inputs = path.join(cache, 'inputs.json');
+
+// --background-load N: N processes that only spin (no I/O, no memory), started before the first measurement and
+// killed when this process exits, so both sides run under the same contention.
+const spinners = [];
+const stopSpinners = () => spinners.splice(0).forEach((p) => p.kill('SIGKILL'));
+for (let i = 0; i < backgroundLoad; i++) spinners.push(spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+spinners.forEach((p) => p.unref()); // they must not keep this process alive
+process.on('exit', stopSpinners);
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+if (backgroundLoad) process.stderr.write(`bench: ${backgroundLoad} busy background processes (pids ${spinners.map((p) => p.pid).join(', ')})\n`);
 
 function side(which, args) {
   const cmd = which === 'hf' ? [python, path.join(__dirname, 'worker_hf.py')] : [process.execPath, path.join(__dirname, 'worker_ours.js')];
@@ -92,14 +105,16 @@ const machine = {
   cpu: os.cpus()[0]?.model,
   cores: os.cpus().length,
   threads,
+  background_load: backgroundLoad,
   memory_gb: Math.round(os.totalmem() / 2 ** 30),
   node: process.version,
   torch: side('ours', { model: path.join(cache, presets[0]), mode: 'startup' }).torch,
 };
+stopSpinners();
 const record = { date: new Date().toISOString(), command: `npm run bench -- ${argv.join(' ')}`.trim(), machine, rows };
 fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
-const file = path.join(__dirname, 'results', `${record.date.replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
+const file = path.join(__dirname, 'results', `${record.date.replace(/[:.]/g, '-')}${quick ? '-quick' : ''}${backgroundLoad ? `-load${backgroundLoad}` : ''}.json`);
 fs.writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
-console.log(`samples/s: median (min–max); ratio > 1 means radbert-native is better. ${machine.cpu}, ${threads} threads.`);
+console.log(`samples/s: median (min–max); ratio > 1 means radbert-native is better. ${machine.cpu}, ${threads} threads${backgroundLoad ? `, ${backgroundLoad} busy background processes` : ''}.`);
 console.log(lines.join('\n'));
 console.log(`written ${path.relative(root, file)}`);

@@ -53,6 +53,10 @@ export interface CreateOptions {
   seed: number;
   /** true: Hugging Face's initialisation (truncated normal etc.); false: leave uninitialised (weights to be loaded). */
   init: boolean;
+  /** CUDA: allow TF32 in float32 matmuls (default false: full fp32, as the parity references). */
+  tf32?: boolean;
+  /** torch.use_deterministic_algorithms(True) for the process (stays on once set); CUDA also fixes cuBLAS's workspace. */
+  deterministic?: boolean;
 }
 
 /** Result of loading safetensors files into a model. */
@@ -191,12 +195,35 @@ export interface NativeModel {
 
 /** The addon's exports. */
 export interface NativeAddon {
-  /** libtorch version, whether CUDA is usable, intra-op threads. */
-  version(): { torch: string; cuda: boolean; threads: number };
+  /** libtorch version, whether CUDA is usable, intra-op threads, the attention kernel each device runs. */
+  version(): { torch: string; cuda: boolean; threads: number; attention: { cpu: string; cuda: string } };
   /** Set libtorch's intra-op thread count. */
   setNumThreads(n: number): void;
   /** Build a model from a resolved config (optionally with HF's initialisation). */
   createModel(config: NativeConfig, options: CreateOptions): Promise<NativeModel>;
+  /** Debug/test entry: the attention kernel and arguments a packed batch would get (runs nothing). */
+  attentionPlan(cuSeqlens: Int32Array, options: AttentionPlanOptions): AttentionPlan;
+}
+
+/** Inputs of attentionPlan(): a layer's shape and the call's device and dtype. */
+export interface AttentionPlanOptions {
+  heads: number;
+  headDim: number;
+  /** Tokens on each side a token attends to (local_attention / 2), or -1 for a global layer. */
+  window: number;
+  threads?: number;
+  device?: 'cpu' | 'cuda';
+  dtype?: 'float32' | 'bfloat16' | 'float16' | 'float64';
+  dropout?: number;
+  /** As RADBERT_ATTENTION=sdpa. */
+  forceSdpa?: boolean;
+}
+
+/** What attentionPlan() returns: the kernel, the CPU work items (longest first) and the varlen flash arguments. */
+export interface AttentionPlan {
+  kernel: 'cpu-flash-packed' | 'cuda-flash-varlen' | 'sdpa-per-sequence';
+  items: Array<{ seq: number; begin: number; len: number; headBegin: number; headEnd: number; cost: number }>;
+  flash: { cuSeqlens: Int32Array; maxLen: number; windowLeft: number; windowRight: number; scale: number };
 }
 
 let cached: NativeAddon | undefined;
@@ -215,6 +242,31 @@ export function addonCandidates(): string[] {
 export function native(): NativeAddon {
   if (cached) return cached;
   const tried: string[] = [];
+  const restoreEnv = passiveOpenMP();
+  try {
+    return loadFirst(tried);
+  } finally {
+    restoreEnv();
+  }
+}
+
+/**
+ * libtorch's OpenMP (GNU libgomp) reads its wait policy once, when the addon loads it. Its default spins up to 300,000
+ * times at every barrier: when other processes share the cores, a spinning thread holds the core that the thread it
+ * waits for needs, and a model call took 150x longer (issue 12). Passive waiting sleeps at once instead. Applied only
+ * when the user set neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT, and only while the addon loads (child processes do
+ * not inherit it). Returns the function that restores the environment.
+ */
+function passiveOpenMP(): () => void {
+  if (process.env.OMP_WAIT_POLICY !== undefined || process.env.GOMP_SPINCOUNT !== undefined) return () => {};
+  process.env.OMP_WAIT_POLICY = 'passive';
+  return () => {
+    delete process.env.OMP_WAIT_POLICY;
+  };
+}
+
+/** The first loadable addon of addonCandidates(); throws an Error that says how to build it. */
+function loadFirst(tried: string[]): NativeAddon {
   for (const file of addonCandidates()) {
     if (!fs.existsSync(file)) {
       tried.push(`${file} (not found)`);

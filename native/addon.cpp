@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 
+#include "attention_napi.h"  // [attn hook] version().attention, attentionPlan, createModel numerics options
 #include "heads.h"
 #include "inference.h"
 #include "runtime.h"
@@ -466,6 +467,7 @@ Napi::Value Version(const Napi::CallbackInfo& info) {
   o.Set("torch", std::string(TORCH_VERSION));
   o.Set("cuda", torch::cuda::is_available());
   o.Set("threads", at::get_num_threads());
+  o.Set("attention", radbert::attention_version(env));  // [attn hook]
   return o;
 }
 
@@ -486,6 +488,7 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
   const uint64_t seed = static_cast<uint64_t>(num_or(opts, "seed", 0, "options"));
   const bool init = opts.Get("init").IsBoolean() && opts.Get("init").As<Napi::Boolean>().Value();
   if (device != "cpu" && device != "cuda") type_error(env, "options.device must be 'cpu' or 'cuda'");
+  const auto numerics = radbert::numerics_option(opts);  // [attn hook] options.tf32, options.deterministic
   try {
     cfg.validate();
   } catch (const std::exception& e) {
@@ -494,9 +497,10 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
   auto state = std::make_shared<std::shared_ptr<ModelState>>();
   return Task::Run(
       env,
-      [cfg, device, seed, init, state] {
+      [cfg, device, seed, init, state, numerics] {
         if (device == "cuda" && !torch::cuda::is_available())
           throw std::runtime_error("device 'cuda' requested but CUDA is not available (this libtorch build or machine has no GPU); use device 'cpu' or 'auto'");
+        radbert::apply_numerics(numerics, device == "cuda");  // [attn hook]
         auto s = std::make_shared<ModelState>();
         s->gen = at::make_generator<at::CPUGeneratorImpl>(seed);
         s->module = radbert::ModernBert(cfg);
@@ -524,6 +528,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::Function::New(env, Version, "version"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("createModel", Napi::Function::New(env, CreateModel, "createModel"));
+  exports.Set("attentionPlan", Napi::Function::New(env, radbert::AttentionPlan, "attentionPlan"));  // [attn hook]
   return exports;
 }
 

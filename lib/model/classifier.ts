@@ -33,6 +33,10 @@ export interface LoadOptions {
    * by about 1e-2. The bf16 weight copies (half the model's size again) are kept while the weights do not change.
    */
   dtype?: ComputeDtype;
+  /** torch.use_deterministic_algorithms(True) for the whole process (CUDA: also a fixed cuBLAS workspace). */
+  deterministic?: boolean;
+  /** CUDA only: allow TF32 in float32 matmuls (default false, full fp32). */
+  tf32?: boolean;
 }
 
 /** Compute precision of a Classifier: float32, or bf16 autocast over float32 weights. */
@@ -257,7 +261,7 @@ export async function load(dirOrId: string, options: LoadOptions & { revision?: 
   const device = resolveDevice(options.device);
   const addon = native();
   setThreads(addon, options.threads);
-  const model = await addon.createModel(nativeConfig, { device, seed: 0, init: false });
+  const model = await addon.createModel(nativeConfig, { device, seed: 0, init: false, tf32: options.tf32, deterministic: options.deterministic });
   try {
     const report = await model.loadWeights(folder.weightFiles);
     // The model was created uninitialised (init: false), so every parameter must come from the files.
@@ -292,7 +296,7 @@ export async function createClassifier(
   const device = resolveDevice(options.device);
   const addon = native();
   setThreads(addon, options.threads);
-  const model = await addon.createModel(nativeConfig, { device, seed: options.seed ?? 42, init: true });
+  const model = await addon.createModel(nativeConfig, { device, seed: options.seed ?? 42, init: true, tf32: options.tf32, deterministic: options.deterministic });
   return new Classifier(model, config, nativeConfig, tokenizer, device, maxLengthFor(options, tokenizer, config), {
     batchSize: options.batchSize,
     dtype: options.dtype,
