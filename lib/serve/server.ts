@@ -1,0 +1,131 @@
+/**
+ * `radbert-native serve`: load a classifier, put a BatchQueue in front of it, listen with the fastify app of
+ * http.ts, and shut down gracefully (stop accepting, finish what is in flight, free the model).
+ */
+import * as fs from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { load, type Classifier } from '../classifier';
+import { isHubId, resolveModel } from '../hub';
+import { buildServer, type HttpOptions, type ServeModel } from './http';
+import type { ServeMetrics } from './metrics';
+import { BatchQueue, type QueueOptions } from './queue';
+
+/** Default --max-queue: texts waiting for a forward before requests get 503 + Retry-After. */
+export const DEFAULT_MAX_QUEUE = 1024;
+
+/** Options of serve() and startServer(). */
+export interface ServeOptions extends Omit<HttpOptions, 'model' | 'queue' | 'modelId' | 'dtype'> {
+  /** Interface to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Port (default 8080; 0 = any free port). */
+  port?: number;
+  /** Most tokens per forward (default: the measured DEFAULT_MAX_BATCH_TOKENS). */
+  maxBatchTokens?: number;
+  /** Most texts per forward (1 disables batching). */
+  maxBatchSize?: number;
+  /** Most texts waiting (default DEFAULT_MAX_QUEUE). */
+  maxQueue?: number;
+  /** Serve through this queue instead of a new one over the classifier (the batching options are then its own). */
+  queue?: BatchQueue;
+}
+
+/** A listening server. */
+export interface RunningServer {
+  /** http://host:port */
+  url: string;
+  host: string;
+  port: number;
+  app: FastifyInstance;
+  metrics: ServeMetrics;
+  classifier: Classifier;
+  queue: BatchQueue;
+  /** Stop accepting, answer the requests in flight, then free the model. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The tokenizer and labels of a classifier, as the HTTP layer sees them. */
+export function serveModel(clf: Classifier): ServeModel {
+  return { labels: clf.labels, maxLength: clf.maxLength, encode: (text, maxLength) => clf.tokenizer.encode(text, maxLength) };
+}
+
+/** A BatchQueue over a classifier's native forward (in its current dtype). */
+export function classifierQueue(clf: Classifier, options: QueueOptions = {}): BatchQueue {
+  return new BatchQueue(
+    { numLabels: clf.nativeConfig.numLabels, forward: (ids, cuSeqlens) => clf.model.forward(ids, cuSeqlens, { bf16: clf.dtype === 'bfloat16' }) },
+    options,
+  );
+}
+
+/** Serve an already loaded classifier; close() frees it. */
+export async function startServer(clf: Classifier, modelId: string, options: ServeOptions = {}): Promise<RunningServer> {
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? 8080;
+  if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new Error(`port must be an integer 0-65535, got ${port}`);
+  const queue = options.queue ?? classifierQueue(clf, {
+    maxBatchTokens: options.maxBatchTokens,
+    maxBatchSize: options.maxBatchSize,
+    maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE,
+  });
+  const { app, metrics } = buildServer({ ...options, model: serveModel(clf), queue, modelId, dtype: clf.dtype });
+  await app.listen({ host, port });
+  const addr = app.server.address();
+  const bound = typeof addr === 'object' && addr ? addr.port : port;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${shown}:${bound}`,
+    host,
+    port: bound,
+    app,
+    metrics,
+    classifier: clf,
+    queue,
+    close() {
+      closing ??= (async () => {
+        await app.close(); // stops listening; waits for the requests in flight (new ones on open connections get 503)
+        await queue.close(); // nothing should be left; rejects stragglers, waits for a running forward
+        clf.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Load a model folder or Hub id (org/name) and serve it. */
+export async function serve(options: ServeOptions & { model: string; revision?: string; bf16?: boolean; device?: 'auto' | 'cpu' | 'cuda'; threads?: number }): Promise<RunningServer> {
+  const id = options.model;
+  const dir = !fs.existsSync(id) && isHubId(id) ? await resolveModel(id, { revision: options.revision }) : id;
+  const clf = await load(dir, { dtype: options.bf16 ? 'bfloat16' : 'float32', device: options.device, threads: options.threads });
+  try {
+    return await startServer(clf, id, options);
+  } catch (err) {
+    clf.close();
+    throw err;
+  }
+}
+
+/**
+ * On SIGTERM or SIGINT: log, close the server gracefully, then call onClosed (the CLI exits 0 there). A second
+ * signal while draining exits at once (code 130). Returns a function that removes the handlers.
+ */
+export function closeOnSignals(server: RunningServer, onClosed: (err?: Error) => void, log: (line: string) => void = () => undefined): () => void {
+  let draining = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (draining) {
+      log(`radbert-native serve: ${signal} again, exiting without waiting`);
+      process.exit(130);
+    }
+    draining = true;
+    log(`radbert-native serve: ${signal}: not accepting new requests, finishing those in flight`);
+    server.close().then(
+      () => onClosed(),
+      (err: Error) => onClosed(err),
+    );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  return () => {
+    process.off('SIGTERM', handler);
+    process.off('SIGINT', handler);
+  };
+}
