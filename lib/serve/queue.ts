@@ -94,9 +94,10 @@ function positiveInt(name: string, v: number | undefined, def: number): number {
 /**
  * A FIFO of forward calls merged into packed batches. One forward runs at a time; while it runs, calls queue up,
  * and the next forward visits the waiting calls in arrival order, one sequence from each per round, until
- * maxBatchTokens or maxBatchSize is reached. So a call waits at most ⌈(calls ahead of it) / maxBatchSize⌉ forwards
- * before its first sequence runs, however many sequences the calls ahead hold; with one sequence per call it is
- * strict first-in, first-out.
+ * maxBatchTokens or maxBatchSize is reached. Every forward serves the oldest waiting calls first, so a call's first
+ * sequence runs after at most as many forwards as there are calls ahead of it (⌈calls ahead / maxBatchSize⌉ when
+ * their sequences fit the budget), however many sequences those calls hold; with one sequence per call it is strict
+ * first-in, first-out.
  */
 export class BatchQueue {
   readonly maxBatchTokens: number;
