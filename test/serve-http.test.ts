@@ -7,6 +7,7 @@
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { load, sigmoid, toPrediction, type Classifier } from '../lib';
+import { parseInputs, scoredJson } from '../lib/serve/http';
 import { BatchQueue } from '../lib/serve/queue';
 import { startServer, type RunningServer } from '../lib/serve/server';
 import { describeNative, ensureFixtures, manifest } from './helpers/fixtures';
@@ -74,6 +75,28 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
 };
+
+describe('serve: response and input helpers', () => {
+  test('scoredJson writes exactly JSON.stringify of the sorted {label, score} list, with threshold and top_k', () => {
+    const labels = ['C1', 'b"quoted\\', 'é', 'C0'];
+    const quoted = labels.map((l) => JSON.stringify(l));
+    const row = [0.5, -2, 3, 0.5];
+    const items = labels.map((label, i) => ({ label, score: sigmoid(row[i]) }));
+    const sorted = [...items].sort((a, b) => b.score - a.score || (a.label < b.label ? -1 : 1));
+    expect(scoredJson(labels, quoted, row, false)).toBe(JSON.stringify(sorted));
+    expect(scoredJson(labels, quoted, row, false, 0.5)).toBe(JSON.stringify(sorted.filter((x) => x.score > 0.5)));
+    expect(scoredJson(labels, quoted, row, false, undefined, 2)).toBe(JSON.stringify(sorted.slice(0, 2)));
+    expect(JSON.parse(scoredJson(labels, quoted, row, true, 0.5))).toEqual([{ label: 'é', score: 3 }, { label: 'C0', score: 0.5 }, { label: 'C1', score: 0.5 }]);
+    expect(scoredJson(['x'], ['"x"'], [NaN], true)).toBe('[{"label":"x","score":null}]'); // as JSON.stringify writes NaN
+  });
+
+  test('parseInputs: a text, a list (a batch), TEI batches; limits', () => {
+    expect(parseInputs('a', 4)).toEqual({ texts: ['a'], single: true });
+    expect(parseInputs(['a', 'b'], 4)).toEqual({ texts: ['a', 'b'], single: false });
+    expect(parseInputs([['a'], ['b']], 4)).toEqual({ texts: ['a', 'b'], single: false });
+    expect(() => parseInputs(['a', 'b', 'c'], 2)).toThrow('"inputs" holds 3 texts, more than the limit of 2 per request');
+  });
+});
 
 describeNative()('serve: HTTP endpoints on a real model', () => {
   let clf: Classifier;
