@@ -21,7 +21,8 @@ lock = threading.Lock()
 
 def classify(text):
     with lock, torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        return pipe(text, truncation=True)
+        out = pipe(text, truncation=True)
+    return out[0] if out and isinstance(out[0], list) else out  # transformers 5 wraps one text's list in a list
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -29,6 +30,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+    def handle(self):
+        try:
+            super().handle()
+        except ConnectionResetError:  # a client closed its keep-alive connection
+            pass
 
     def reply(self, status, obj):
         body = json.dumps(obj).encode()
