@@ -1,13 +1,13 @@
 /**
  * The batching queue: budget and batch-size limits, each caller gets exactly its own rows, FIFO with round-robin
  * splitting (a huge call does not starve the others), close() semantics, back-pressure, one caller's bad input does
- * not fail its batch-mates. First on a stand-in model whose output is a known function of each sequence, then on a
- * real HF-written model: concurrent callers get what they get alone.
+ * not fail its batch-mates. First on a stand-in model whose output is a known function of each sequence, then
+ * through Classifier.predict() and the module-level predict() on a real HF-written model: concurrent callers get what
+ * they get alone; close() with calls in flight.
  */
 import * as path from 'node:path';
-import { load, toPrediction, type Classifier } from '../lib';
+import { load, predict, unloadAll, type Prediction } from '../lib';
 import { BatchQueue, QueueClosedError, QueueFullError, type BatchStats } from '../lib/serve/queue';
-import { classifierQueue } from '../lib/serve/server';
 import { describeNative, ensureFixtures, manifest } from './helpers/fixtures';
 
 /** A stand-in model: row of a sequence = [sum of ids, length]; forwards wait for release() when gated. */
@@ -150,7 +150,7 @@ describe('BatchQueue (stand-in model)', () => {
     const refused = q.run([seqOf(2, 4), seqOf(2, 5)]);
     await expect(refused).rejects.toThrow(QueueFullError);
     await expect(refused).rejects.toThrow('the batching queue is full (2 sequences waiting, limit 3)');
-    const err = await refused.catch((e: QueueFullError) => e);
+    const err = (await refused.catch((e: unknown) => e)) as QueueFullError;
     expect(err.retryAfterSeconds).toBeGreaterThanOrEqual(1);
     const fits = q.run([seqOf(2, 6)]);
     model.gated = false;
@@ -187,41 +187,67 @@ describe('BatchQueue (stand-in model)', () => {
   });
 });
 
-describeNative()('BatchQueue on a real model (HF-written fixture)', () => {
-  let clf: Classifier;
+describeNative()('Classifier.predict() through the queue, on a real model (HF-written fixture)', () => {
+  let dir: string;
   let texts: string[];
-  beforeAll(async () => {
-    const dir = ensureFixtures();
-    clf = await load(path.join(dir, 'awkward', 'model'));
-    const m = manifest(dir);
+  beforeAll(() => {
+    dir = path.join(ensureFixtures(), 'awkward', 'model');
+    const m = manifest(ensureFixtures());
     texts = [...m.texts_a, ...m.texts_b];
   });
-  afterAll(() => clf.close());
+  afterAll(() => unloadAll());
 
-  test('concurrent callers, merged into shared packed forwards, get what each gets alone (≤ 1e-6, same labels)', async () => {
-    const seqs = clf.encode(texts);
-    const k = clf.labels.length;
-    const solo: Float32Array[] = [];
-    for (const s of seqs) solo.push((await clf.logits([s]))[0]);
-    const stats: BatchStats[] = [];
-    const q = classifierQueue(clf, { maxBatchTokens: 600, onBatch: (s) => stats.push(s) });
-    // 24 callers of 1-3 texts each, in a scrambled order, all at once
-    const callers = Array.from({ length: 24 }, (_, c) => Array.from({ length: 1 + (c % 3) }, (_, j) => (c * 5 + j * 7) % seqs.length));
-    const rows = await Promise.all(callers.map((idx) => q.run(idx.map((i) => seqs[i]))));
-    let worst = 0;
-    callers.forEach((idx, c) =>
-      idx.forEach((i, j) => {
-        const got = rows[c].subarray(j * k, (j + 1) * k);
-        const a = toPrediction(clf.labels, got, 0.5);
-        const b = toPrediction(clf.labels, solo[i], 0.5);
-        expect(a.labels).toEqual(b.labels);
-        for (let l = 0; l < k; l++) worst = Math.max(worst, Math.abs(1 / (1 + Math.exp(-got[l])) - 1 / (1 + Math.exp(-solo[i][l]))));
-      }),
-    );
-    console.log(`24 concurrent callers in ${stats.length} forwards (callers per forward: ${stats.map((s) => s.callers).join(', ')}); max |Δp| vs alone ${worst.toExponential(2)}`);
-    expect(worst).toBeLessThanOrEqual(1e-6);
-    expect(Math.max(...stats.map((s) => s.callers))).toBeGreaterThan(1); // they really were merged
-    for (const s of stats) expect(s.tokens <= 600 || s.sequences === 1).toBe(true);
-    await q.close();
+  const maxAbsP = (a: Prediction, b: Prediction) => Math.max(...Object.keys(b.probabilities).map((l) => Math.abs(a.probabilities[l] - b.probabilities[l])));
+
+  test('concurrent predict() callers, merged into shared packed forwards, get what each gets alone (≤ 1e-6, same labels)', async () => {
+    const clf = await load(dir, { maxBatchTokens: 600 });
+    try {
+      const solo: Prediction[] = [];
+      for (const t of texts) solo.push(await clf.predict(t, { threshold: 0 })); // each alone in its forward
+      const stats: BatchStats[] = [];
+      clf.queue.onBatch((s) => stats.push(s));
+      // 24 callers of 1-3 texts each, in a scrambled order, all at once
+      const callers = Array.from({ length: 24 }, (_, c) => Array.from({ length: 1 + (c % 3) }, (_, j) => (c * 5 + j * 7) % texts.length));
+      const got = await Promise.all(callers.map((idx) => clf.predict(idx.map((i) => texts[i]), { threshold: 0 })));
+      let worst = 0;
+      callers.forEach((idx, c) =>
+        idx.forEach((i, j) => {
+          worst = Math.max(worst, maxAbsP(got[c][j], solo[i]));
+          const at = (p: Prediction) => p.labels.filter((l) => p.probabilities[l] > 0.5);
+          expect(at(got[c][j])).toEqual(at(solo[i]));
+        }),
+      );
+      console.log(`24 concurrent predict() calls in ${stats.length} forwards (callers per forward: ${stats.map((s) => s.callers).join(', ')}); max |Δp| vs alone ${worst.toExponential(2)}`);
+      expect(worst).toBeLessThanOrEqual(1e-6);
+      expect(Math.max(...stats.map((s) => s.callers))).toBeGreaterThan(1); // they really were merged
+      for (const s of stats) expect(s.tokens <= 600 || s.sequences === 1).toBe(true);
+    } finally {
+      await clf.close();
+    }
+  });
+
+  test('the module-level predict() merges concurrent calls too, with the same results', async () => {
+    const clf = await load(dir);
+    const want = await Promise.all(texts.slice(0, 6).map((t) => clf.predict(t)));
+    await clf.close();
+    const got = await Promise.all(texts.slice(0, 6).map((t) => predict(t, { model: dir })));
+    got.forEach((g, i) => {
+      expect(g.labels).toEqual(want[i].labels);
+      expect(maxAbsP(g, want[i])).toBeLessThanOrEqual(1e-6);
+    });
+  });
+
+  test('close() with calls in flight: waiting calls reject clearly, the running forward completes, memory is freed after it', async () => {
+    const clf = await load(dir, { maxBatchSize: 1 });
+    const first = clf.predict(texts[0]);
+    await new Promise((r) => setImmediate(r)); // the first forward starts
+    expect(clf.queue.busy).toBe(true);
+    const waiting = [clf.predict(texts[1]), clf.predict([texts[2], texts[3]])];
+    const closed = clf.close();
+    for (const w of waiting) await expect(w).rejects.toThrow('radbert-native: the model was closed while this call was waiting for the batching queue');
+    expect((await first).labels).toEqual(expect.any(Array));
+    await closed;
+    expect(clf.queue.busy).toBe(false);
+    await expect(clf.predict(texts[0])).rejects.toThrow('radbert-native: this Classifier was closed');
   });
 });

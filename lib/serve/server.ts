@@ -4,29 +4,38 @@
  */
 import * as fs from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { load, type Classifier } from '../classifier';
+import { load, type BatchingOptions, type Classifier } from '../classifier';
 import { isHubId, resolveModel } from '../hub';
 import { buildServer, type HttpOptions, type ServeModel } from './http';
 import type { ServeMetrics } from './metrics';
-import { BatchQueue, type QueueOptions } from './queue';
+import type { BatchQueue } from './queue';
 
 /** Default --max-queue: texts waiting for a forward before requests get 503 + Retry-After. */
 export const DEFAULT_MAX_QUEUE = 1024;
 
-/** Options of serve() and startServer(). */
-export interface ServeOptions extends Omit<HttpOptions, 'model' | 'queue' | 'modelId' | 'dtype'> {
+/** Options of startServer(). */
+export interface StartOptions extends Omit<HttpOptions, 'model' | 'queue' | 'modelId' | 'dtype'> {
   /** Interface to listen on (default 127.0.0.1). */
   host?: string;
   /** Port (default 8080; 0 = any free port). */
   port?: number;
-  /** Most tokens per forward (default: the measured DEFAULT_MAX_BATCH_TOKENS). */
-  maxBatchTokens?: number;
-  /** Most texts per forward (1 disables batching). */
-  maxBatchSize?: number;
-  /** Most texts waiting (default DEFAULT_MAX_QUEUE). */
-  maxQueue?: number;
-  /** Serve through this queue instead of a new one over the classifier (the batching options are then its own). */
+  /** Serve through this queue instead of the classifier's own (clf.queue, whose limits load() set). */
   queue?: BatchQueue;
+}
+
+/** Options of serve(): a model to load, how, and the server's. */
+export interface ServeOptions extends StartOptions, BatchingOptions {
+  /** A model folder or a Hub id org/name. */
+  model: string;
+  /** Hub revision of an org/name model. */
+  revision?: string;
+  /** bf16 autocast. */
+  bf16?: boolean;
+  device?: 'auto' | 'cpu' | 'cuda';
+  /** libtorch intra-op threads. */
+  threads?: number;
+  /** Longest input in tokens (default: the model's). */
+  maxLength?: number;
 }
 
 /** A listening server. */
@@ -48,24 +57,12 @@ export function serveModel(clf: Classifier): ServeModel {
   return { labels: clf.labels, maxLength: clf.maxLength, encode: (text, maxLength) => clf.tokenizer.encode(text, maxLength) };
 }
 
-/** A BatchQueue over a classifier's native forward (in its current dtype). */
-export function classifierQueue(clf: Classifier, options: QueueOptions = {}): BatchQueue {
-  return new BatchQueue(
-    { numLabels: clf.nativeConfig.numLabels, forward: (ids, cuSeqlens) => clf.model.forward(ids, cuSeqlens, { bf16: clf.dtype === 'bfloat16' }) },
-    options,
-  );
-}
-
-/** Serve an already loaded classifier; close() frees it. */
-export async function startServer(clf: Classifier, modelId: string, options: ServeOptions = {}): Promise<RunningServer> {
+/** Serve an already loaded classifier (through clf.queue, or options.queue); close() frees it. */
+export async function startServer(clf: Classifier, modelId: string, options: StartOptions = {}): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 8080;
   if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new Error(`port must be an integer 0-65535, got ${port}`);
-  const queue = options.queue ?? classifierQueue(clf, {
-    maxBatchTokens: options.maxBatchTokens,
-    maxBatchSize: options.maxBatchSize,
-    maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE,
-  });
+  const queue = options.queue ?? clf.queue;
   const { app, metrics } = buildServer({ ...options, model: serveModel(clf), queue, modelId, dtype: clf.dtype });
   await app.listen({ host, port });
   const addr = app.server.address();
@@ -84,22 +81,30 @@ export async function startServer(clf: Classifier, modelId: string, options: Ser
       closing ??= (async () => {
         await app.close(); // stops listening; waits for the requests in flight (new ones on open connections get 503)
         await queue.close(); // nothing should be left; rejects stragglers, waits for a running forward
-        clf.close();
+        await clf.close();
       })();
       return closing;
     },
   };
 }
 
-/** Load a model folder or Hub id (org/name) and serve it. */
-export async function serve(options: ServeOptions & { model: string; revision?: string; bf16?: boolean; device?: 'auto' | 'cpu' | 'cuda'; threads?: number }): Promise<RunningServer> {
+/** Load a model folder or Hub id (org/name) and serve it (batching limits as load()'s, queue limit DEFAULT_MAX_QUEUE). */
+export async function serve(options: ServeOptions): Promise<RunningServer> {
   const id = options.model;
   const dir = !fs.existsSync(id) && isHubId(id) ? await resolveModel(id, { revision: options.revision }) : id;
-  const clf = await load(dir, { dtype: options.bf16 ? 'bfloat16' : 'float32', device: options.device, threads: options.threads });
+  const clf = await load(dir, {
+    dtype: options.bf16 ? 'bfloat16' : 'float32',
+    device: options.device,
+    threads: options.threads,
+    maxLength: options.maxLength,
+    maxBatchTokens: options.maxBatchTokens,
+    maxBatchSize: options.maxBatchSize,
+    maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE,
+  });
   try {
     return await startServer(clf, id, options);
   } catch (err) {
-    clf.close();
+    await clf.close();
     throw err;
   }
 }
