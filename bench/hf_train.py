@@ -5,6 +5,7 @@ The seed's recipe through Hugging Face Trainer, for a quality comparison with `n
     PY=$(bash scripts/pyref-venv.sh)/bin/python      # torch 2.13 CPU + transformers 5.17 (+ accelerate for Trainer)
     $PY bench/hf_train.py --dataset ../shared/datasets/roco-radiology-mini \
         --tokenizer ../shared/models/modernbert-tokenizer --init tiny --epochs 5 --lr 5e-4 --batch-size 8 --max-length 256 --seed 42
+    # Part 2 -> Part 3 of the series: fine-tune an MLM folder (bench/hf_mlm.py) instead: --model /tmp/hf-mlm [--classifier-pooling cls]
 
 Same data path as radbert-native: parquet read with pyarrow (caption, cui), the seed's split (validation = first
 int(0.15 * (train + test)) rows of np.random.default_rng(42).permutation(train), i.e. HF datasets' shuffle(seed=42)),
@@ -47,6 +48,23 @@ def read_split(folder, split, text_col, label_col):
     for f in files:
         rows += pq.read_table(f, columns=[text_col, label_col]).to_pylist()
     return [(r[text_col], list(r[label_col] or [])) for r in rows]
+
+
+def seed_data(dataset, text_col, label_col):
+    """The seed's split (15 % validation from train.shuffle(seed=42)) and MultiLabelBinarizer fitted on train."""
+    train_all = read_split(dataset, "train", text_col, label_col)
+    test = read_split(dataset, "test", text_col, label_col)
+    size = int(0.15 * (len(train_all) + len(test)))
+    perm = np.random.default_rng(42).permutation(len(train_all))
+    val = [train_all[i] for i in perm[:size]]
+    train = [train_all[i] for i in perm[size:]]
+    mlb = MultiLabelBinarizer()
+    y_train = mlb.fit_transform([l for _, l in train]).astype(np.float32)
+    classes = list(mlb.classes_)
+    known = set(classes)
+    y_val = mlb.transform([[c for c in l if c in known] for _, l in val]).astype(np.float32)
+    y_test = mlb.transform([[c for c in l if c in known] for _, l in test]).astype(np.float32)
+    return train, val, test, classes, y_train, y_val, y_test
 
 
 def compute_metrics(eval_pred, threshold=0.5):
@@ -104,6 +122,8 @@ def main():
     ap.add_argument("--dataset", default="../shared/datasets/roco-radiology-mini")
     ap.add_argument("--tokenizer", default="../shared/models/modernbert-tokenizer")
     ap.add_argument("--init", default="tiny", choices=sorted(PRESETS))
+    ap.add_argument("--model", help="fine-tune this ModernBERT folder (e.g. bench/hf_mlm.py's output) instead of --init")
+    ap.add_argument("--classifier-pooling", choices=["cls", "mean"], help="override the config's classifier_pooling")
     ap.add_argument("--text-column", default="caption")
     ap.add_argument("--label-column", default="cui")
     ap.add_argument("--epochs", type=float, default=20)
@@ -121,18 +141,7 @@ def main():
         torch.set_num_threads(a.threads)
     warnings.filterwarnings("ignore", message=".*unknown class.*")
 
-    train_all = read_split(a.dataset, "train", a.text_column, a.label_column)
-    test = read_split(a.dataset, "test", a.text_column, a.label_column)
-    size = int(0.15 * (len(train_all) + len(test)))
-    perm = np.random.default_rng(42).permutation(len(train_all))
-    val = [train_all[i] for i in perm[:size]]
-    train = [train_all[i] for i in perm[size:]]
-    mlb = MultiLabelBinarizer()
-    y_train = mlb.fit_transform([l for _, l in train]).astype(np.float32)
-    classes = list(mlb.classes_)
-    known = set(classes)
-    y_val = mlb.transform([[c for c in l if c in known] for _, l in val]).astype(np.float32)
-    y_test = mlb.transform([[c for c in l if c in known] for _, l in test]).astype(np.float32)
+    train, val, test, classes, y_train, y_val, y_test = seed_data(a.dataset, a.text_column, a.label_column)
     print(f"data: train {len(train)}, validation {len(val)}, test {len(test)}; {len(classes)} labels", flush=True)
 
     tok = AutoTokenizer.from_pretrained(a.tokenizer)
@@ -140,9 +149,14 @@ def main():
     ds_train, ds_val, ds_test = Rows(enc(train), y_train), Rows(enc(val), y_val), Rows(enc(test), y_test)
 
     set_seed(a.seed)
-    cfg = ModernBertConfig(**PRESETS[a.init], num_labels=len(classes), problem_type="multi_label_classification",
-                           id2label={i: c for i, c in enumerate(classes)}, label2id={c: i for i, c in enumerate(classes)})
-    model = ModernBertForSequenceClassification(cfg)
+    head = dict(num_labels=len(classes), problem_type="multi_label_classification",
+                id2label={i: c for i, c in enumerate(classes)}, label2id={c: i for i, c in enumerate(classes)},
+                **({"classifier_pooling": a.classifier_pooling} if a.classifier_pooling else {}))
+    if a.model:
+        # body (and head.dense / head.norm of an MLM folder) from the checkpoint, classifier freshly initialised after set_seed
+        model = ModernBertForSequenceClassification.from_pretrained(a.model, **head)
+    else:
+        model = ModernBertForSequenceClassification(ModernBertConfig(**{**PRESETS[a.init], **head}))
 
     args = TrainingArguments(
         output_dir=a.output_dir, eval_strategy="epoch", save_strategy="epoch", learning_rate=a.lr,

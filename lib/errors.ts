@@ -11,3 +11,11 @@ export class FileError extends Error {
     this.name = 'FileError';
   }
 }
+
+/** Thrown for bad options (the CLI maps it to exit code 2). */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}

@@ -5,33 +5,59 @@
  *   const clf = await load('./ModernRadBERT-cui-classifier');
  *   await clf.predict('CT of Chest with pneumothorax'); // { labels: [...], probabilities: {...} }
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isHubId, resolveModel } from './hub';
-import { load, type Classifier, type LoadOptions, type Prediction, type PredictOptions } from './classifier';
+import { sourceOf } from './hub/ids';
+import { load, type Classifier, type LoadOptions, type Prediction, type PredictOptions } from './model/classifier';
+import type { RunningServer, ServeOptions, StartOptions } from './serve/server';
 
-export { load, createClassifier, Classifier, toPrediction, resolveDevice } from './classifier';
-export { computeMetrics, sigmoid } from './metrics';
-export type { Metrics } from './metrics';
-export { readRows, seedSplit, fitLabels, LabelBinarizer, DataError } from './data';
-export type { Row, Splits, ReadOptions, ReadResult, BadRow } from './data';
-export { permutation } from './rng';
-export { train, UsageError } from './train';
-export type { TrainOptions, TrainResult, TrainerState } from './train';
-export { resolveModel, resolveDataset, pushToHub, defaultRepoId, HubError, hubCacheDir, hubToken, hubEndpoint, hubOffline, isHubId, parseHubId } from './hub';
-export type { DownloadOptions, DatasetDownloadOptions, PushOptions, PushResult } from './hub';
-export { modelCard } from './modelcard';
-export type { ModelCardOptions } from './modelcard';
-export type { ComputeDtype, DeviceOption, LoadOptions, Prediction, PredictOptions } from './classifier';
-export { stringifyConfig, toNativeConfig, presetConfig, classifierConfig, toHFConfigJson, readConfigFile, labelsOf, MODERNBERT_DEFAULTS, TRANSFORMERS_VERSION } from './config';
-export type { HFConfig } from './config';
-export { resolveModelFolder, saveModelFolder, shardFiles } from './checkpoint';
-export type { ModelFolder } from './checkpoint';
-export { loadTokenizer, packBatch, TextTokenizer } from './tokenize';
-export type { PackedBatch } from './tokenize';
+export { load, createClassifier, Classifier, toPrediction, resolveDevice } from './model/classifier';
+export { computeMetrics, sigmoid } from './eval/metrics';
+export type { Metrics } from './eval/metrics';
+export { readRows, DataError } from './data/readers';
+export { seedSplit } from './data/split';
+export { fitLabels, LabelBinarizer } from './data/labels';
+export type { Row, Splits, ReadOptions, ReadResult, BadRow } from './data/readers';
+export { permutation } from './data/rng';
+export { train } from './train/loop';
+export { UsageError } from './errors';
+export type { TrainOptions, TrainResult, TrainerState } from './train/loop';
+export { resolveModel, resolveDataset } from './hub/download';
+export { pushToHub, defaultRepoId } from './hub/push';
+export { HubError } from './hub/errors';
+export { hubCacheDir, hubToken, hubEndpoint, hubOffline } from './hub/env';
+export { isHubId, parseHubId } from './hub/ids';
+export type { DownloadOptions, DatasetDownloadOptions } from './hub/download';
+export type { PushOptions, PushResult } from './hub/push';
+export { modelCard } from './hub/modelcard';
+export type { ModelCardOptions } from './hub/modelcard';
+export type { ComputeDtype, DeviceOption, LoadOptions, Prediction, PredictOptions } from './model/classifier';
+export { stringifyConfig, toNativeConfig, presetConfig, classifierConfig, toHFConfigJson, readConfigFile, labelsOf, MODERNBERT_DEFAULTS, TRANSFORMERS_VERSION } from './model/config';
+export type { HFConfig } from './model/config';
+export { resolveModelFolder, saveModelFolder, shardFiles } from './model/folder';
+export type { ModelFolder } from './model/folder';
+export { loadTokenizer, packBatch, TextTokenizer } from './model/tokenize';
+export type { PackedBatch } from './model/tokenize';
 export { native, native as nativeAddon } from './native';
 export type { NativeAddon, NativeModel, NativeConfig, ForwardOptions, StepOptions, StepResult, LoadReport, ModelInfo } from './native';
 export { FileError } from './errors';
+export { BatchQueue, QueueFullError, QueueClosedError, DEFAULT_MAX_BATCH_TOKENS, DEFAULT_MAX_BATCH_SIZE } from './serve/queue';
+export type { BatchModel, BatchStats, QueueOptions } from './serve/queue';
+export type { ServeOptions, StartOptions, RunningServer } from './serve/server';
+export type { BatchingOptions } from './model/classifier';
+
+type ServeModule = typeof import('./serve/server');
+/** fastify and prom-client are loaded on first use only: `require('radbert-native')` stays as quick as before. */
+const serveModule = (): ServeModule => require('./serve/server') as ServeModule; // eslint-disable-line @typescript-eslint/no-require-imports
+
+/** Load a model (folder or org/name) and serve it over HTTP with TEI's endpoints; resolves once listening. */
+export function serve(options: ServeOptions): Promise<RunningServer> {
+  return serveModule().serve(options);
+}
+
+/** Serve an already loaded Classifier over HTTP (through its batching queue); close() frees it. */
+export function startServer(classifier: Classifier, modelId: string, options?: StartOptions): Promise<RunningServer> {
+  return serveModule().startServer(classifier, modelId, options);
+}
 
 /** Folder used by predict() when neither options.model nor RADBERT_MODEL names one. */
 export const DEFAULT_MODEL_DIR = 'ModernRadBERT-cui-classifier';
@@ -54,7 +80,7 @@ export async function predict(
   let pending = cache.get(dir);
   if (!pending) {
     const id = options.model ?? process.env.RADBERT_MODEL;
-    pending = id && !fs.existsSync(id) && isHubId(id) ? resolveModel(id, { revision: options.revision }).then((d) => load(d, options)) : load(dir, options);
+    pending = load(id && sourceOf(id)?.kind === 'hub' ? id : dir, options); // a Hub id resolves through the HF cache
     cache.set(dir, pending);
     pending.catch(() => cache.delete(dir));
   }

@@ -71,7 +71,11 @@ export interface StepOptions {
   beta1?: number; // 0.9
   beta2?: number; // 0.999
   eps?: number; // 1e-8
-  weightDecay?: number; // 0
+  /**
+   * Decoupled weight decay (default 0), applied as HF Trainer's optimizer groups do: only to the parameters that
+   * info().parameters marks `weightDecay: true` (transformers' get_decay_parameter_names: no biases, no norm weights).
+   */
+  weightDecay?: number;
   /** Clip the global L2 norm of the gradients to this; 0 or undefined-with-Infinity disables. Default 1.0. */
   maxGradNorm?: number;
   /** false: compute loss, grad norm and the raw (unclipped) gradients only; they stay readable through saveWeights({what:'grads'}). Default true. */
@@ -89,11 +93,51 @@ export interface ForwardOptions {
    * The bf16 copies of the weights are kept between calls until any parameter changes.
    */
   bf16?: boolean;
+  /**
+   * ModernBertForMaskedLM only: packed token indices (0 ≤ p < ids.length, any order, repeats allowed) whose logits to
+   * compute; forward then returns [positions.length, vocabSize] row-major, row i for positions[i] (fill-mask).
+   */
+  positions?: Int32Array;
+}
+
+/**
+ * The labels of a training step or an evaluation loss, by architecture:
+ * - ModernBertForSequenceClassification: Float32Array [batch × numLabels], row-major multi-hot targets (BCEWithLogits);
+ * - ModernBertForMaskedLM: Int32Array [ids.length], one label per packed token: the original token id where the
+ *   token is to be predicted, -100 where it is ignored (exactly HF's `labels`, as DataCollatorForLanguageModeling
+ *   makes them). The loss is ModernBertForMaskedLM's: cross-entropy averaged over the labelled tokens, with the head
+ *   and the (tied) decoder applied to the labelled tokens only (HF's sparse_prediction=True).
+ */
+export type Targets = Float32Array | Int32Array;
+
+/** Options of evalLoss. */
+export interface EvalLossOptions {
+  /** Forward under bf16 autocast (see ForwardOptions.bf16). */
+  bf16?: boolean;
+}
+
+/** A no-grad (eval-mode) loss of one batch. */
+export interface LossResult {
+  /**
+   * Classification: mean BCEWithLogits over batch × numLabels. Masked LM: mean cross-entropy over the labelled tokens
+   * (0 when there are none). Weight by `count` to average over batches; exp(mean CE) is the perplexity.
+   */
+  loss: number;
+  /** Classification: the number of sequences; masked LM: the number of labelled tokens (labels ≠ -100). */
+  count: number;
+}
+
+/** Options of embed. */
+export interface EmbedOptions {
+  /** 'cls' (default): the first token's hidden state; 'mean': the mean over the sequence's tokens (classifier_pooling="mean"). */
+  pooling?: 'cls' | 'mean';
+  /** Forward under bf16 autocast (see ForwardOptions.bf16). */
+  bf16?: boolean;
 }
 
 /** What one training step reports. */
 export interface StepResult {
-  /** Mean BCEWithLogits loss of the batch (before the update). */
+  /** The batch's mean loss before the update (BCEWithLogits for classification, masked-token cross-entropy for masked LM). */
   loss: number;
   /** Global L2 norm of the gradients before clipping (what HF Trainer logs as grad_norm). */
   gradNorm: number;
@@ -103,8 +147,11 @@ export interface StepResult {
 export interface ModelInfo {
   device: string;
   architecture: Architecture;
-  /** Parameter names in Hugging Face's key naming, with shapes. */
-  parameters: Array<{ name: string; shape: number[] }>;
+  /**
+   * Parameter names in Hugging Face's key naming, with shapes, and whether StepOptions.weightDecay applies to each
+   * (transformers' Trainer.get_decay_parameter_names: biases and LayerNorm weights are excluded).
+   */
+  parameters: Array<{ name: string; shape: number[]; weightDecay: boolean }>;
   numParameters: number;
 }
 
@@ -120,15 +167,25 @@ export interface NativeModel {
    * [tokens, vocabSize] for masked LM, [tokens, hidden] (last hidden state) for the bare model.
    */
   forward(ids: Int32Array, cuSeqlens: Int32Array, options?: ForwardOptions): Promise<Float32Array>;
-  /** Train-mode forward + BCEWithLogits (mean) against targets [batch, numLabels] + backward (+ clip + AdamW). */
-  trainStep(ids: Int32Array, cuSeqlens: Int32Array, targets: Float32Array, options: StepOptions): Promise<StepResult>;
+  /**
+   * Train-mode forward + loss against `targets` (see Targets: Float32Array for classification, Int32Array token labels
+   * for masked LM) + backward (+ clip + AdamW). A masked-LM batch must label at least one token.
+   */
+  trainStep(ids: Int32Array, cuSeqlens: Int32Array, targets: Targets, options: StepOptions): Promise<StepResult>;
+  /** Eval-mode, no-grad loss of one batch against `targets` (as trainStep's), for validation loss and perplexity. */
+  evalLoss(ids: Int32Array, cuSeqlens: Int32Array, targets: Targets, options?: EvalLossOptions): Promise<LossResult>;
+  /**
+   * Any architecture: the body's final-norm hidden states pooled per sequence, Float32Array [batch, hiddenSize]
+   * row-major (eval mode; what ModernBertModel's last_hidden_state gives, pooled).
+   */
+  embed(ids: Int32Array, cuSeqlens: Int32Array, options?: EmbedOptions): Promise<Float32Array>;
   /** Save AdamW's moments and step count (safetensors: exp_avg.<key>, exp_avg_sq.<key>; metadata step). */
   saveOptimizer(file: string): Promise<void>;
   /** Restore what saveOptimizer wrote. */
   loadOptimizer(file: string): Promise<void>;
   /** Names, shapes, device. */
   info(): ModelInfo;
-  /** Free native memory now; later calls throw. */
+  /** Free native memory now; later calls reject (the Promise-returning ones) or throw (info). */
   free(): void;
 }
 

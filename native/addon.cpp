@@ -4,130 +4,23 @@
 #include <napi.h>
 #include <torch/torch.h>
 #include <ATen/CPUGeneratorImpl.h>
-
 #include <ATen/Parallel.h>
-#include <ATen/autocast_mode.h>
 
-#include <atomic>
-#include <condition_variable>
-#include <deque>
-#include <functional>
-#include <future>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <set>
-#include <thread>
 
-#include "modernbert.h"
-#include "optim.h"
-#include "profile.h"
-#include "safetensors.h"
+#include "heads.h"
+#include "inference.h"
+#include "runtime.h"
+#include "train_step.h"
+#include "weights.h"
 
 namespace {
 
+using radbert::ComputeThread;
+using radbert::describe;
+using radbert::ModelState;
 using radbert::NamedTensors;
-
-std::string describe(const std::exception& e) {
-  if (auto c10e = dynamic_cast<const c10::Error*>(&e)) return std::string("libtorch: ") + c10e->what_without_backtrace();
-  return e.what();
-}
-
-// The one native thread that runs every libtorch call. libuv's pool has several threads, and each thread that enters
-// libtorch gets its own OpenMP team and MKL thread setting (set_num_threads is per thread there) and its own malloc
-// arena; calls hopping between them ran a base training step about 1.4x slower than one thread does. Jobs run in
-// submission order; the thread is never joined (it sleeps on its queue when idle).
-class ComputeThread {
- public:
-  static ComputeThread& get() {
-    static ComputeThread* instance = new ComputeThread();  // leaked on purpose: no destructor races at process exit
-    return *instance;
-  }
-  // Runs fn on the compute thread and waits; its exception, if any, is rethrown here.
-  void run(std::function<void()> fn) {
-    std::packaged_task<void()> task(std::move(fn));
-    auto done = task.get_future();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      queue_.push_back(std::move(task));
-    }
-    cv_.notify_one();
-    done.get();
-  }
-  // Thread count for libtorch, applied on the compute thread before its next job.
-  void set_threads(int n) { threads_.store(n); }
-
- private:
-  ComputeThread() { std::thread([this] { loop(); }).detach(); }
-  void loop() {
-    at::init_num_threads();
-    int applied = 0;
-    for (;;) {
-      std::packaged_task<void()> task;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return !queue_.empty(); });
-        task = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      const int want = threads_.load();
-      if (want > 0 && want != applied) {
-        at::set_num_threads(want);
-        applied = want;
-      }
-      task();
-    }
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::packaged_task<void()>> queue_;
-  std::atomic<int> threads_{0};
-};
-
-// bf16 autocast, as torch.autocast(device, dtype=torch.bfloat16) / HF Trainer's bf16=True: fp32 parameters, matmuls
-// and attention in bf16 by libtorch's own autocast op lists. Runs on the compute thread only (autocast state and its
-// weight-cast cache are thread-local there). A forward keeps the cache of bf16 weight copies across calls (what one
-// autocast region would do, without re-casting every weight per call); any change of any model's parameters, and
-// every model's destruction, bumps g_weights_epoch, and the next bf16 region clears the cache before using it.
-std::atomic<uint64_t> g_weights_epoch{1};
-uint64_t g_cache_epoch = 0;  // compute thread only: the epoch the cache was filled in
-
-class Autocast {
- public:
-  Autocast(bool on, c10::DeviceType device, bool keep_cache) : on_(on), device_(device), keep_(keep_cache) {
-    if (!on_) return;
-    const uint64_t epoch = g_weights_epoch.load();
-    // A training region always starts from an empty cache: copies cast under no_grad by a forward carry no
-    // autograd history, and gradients must flow through the casts to the float32 weights.
-    if (g_cache_epoch != epoch || !keep_) {
-      at::autocast::clear_cache();
-      g_cache_epoch = epoch;
-    }
-    prev_enabled_ = at::autocast::is_autocast_enabled(device_);
-    prev_dtype_ = at::autocast::get_autocast_dtype(device_);
-    at::autocast::set_autocast_enabled(device_, true);
-    at::autocast::set_autocast_dtype(device_, at::kBFloat16);
-    at::autocast::increment_nesting();
-  }
-  ~Autocast() {
-    if (!on_) return;
-    if (at::autocast::decrement_nesting() == 0 && !keep_) {
-      at::autocast::clear_cache();
-      g_cache_epoch = 0;  // nothing cached now
-    }
-    at::autocast::set_autocast_enabled(device_, prev_enabled_);
-    at::autocast::set_autocast_dtype(device_, prev_dtype_);
-  }
-  Autocast(const Autocast&) = delete;
-  Autocast& operator=(const Autocast&) = delete;
-
- private:
-  bool on_;
-  c10::DeviceType device_;
-  bool keep_;
-  bool prev_enabled_ = false;
-  at::ScalarType prev_dtype_ = at::kBFloat16;
-};
 
 // Runs `exec` on the compute thread (waiting for it from a libuv worker thread) and settles a Promise with `done(env)` (on the JS thread) or with the error.
 class Task : public Napi::AsyncWorker {
@@ -168,36 +61,6 @@ class Task : public Napi::AsyncWorker {
   Exec exec_;
   Done done_;
 };
-
-// Everything a model handle owns. Calls lock `mu`, so one forward/step runs at a time per model.
-struct ModelState {
-  ~ModelState() { g_weights_epoch.fetch_add(1); }  // its parameters' addresses may be reused: invalidate bf16 casts
-  std::mutex mu;
-  radbert::ModernBert module{nullptr};
-  torch::Device device{torch::kCPU};
-  at::Generator gen;
-  radbert::AdamWState optim;
-  NamedTensors params;  // Hugging Face key names
-  std::map<std::string, torch::Tensor> by_name;
-};
-
-// HF key names: the task models keep the body under "model."; a bare ModernBertModel has no prefix.
-NamedTensors hf_parameters(radbert::ModernBert& m) {
-  NamedTensors out;
-  const bool bare = m->config.architecture == "ModernBertModel";
-  for (const auto& item : m->named_parameters(true)) {
-    std::string key = item.key();
-    if (bare && key.rfind("model.", 0) == 0) key = key.substr(6);
-    out.emplace_back(key, item.value());
-  }
-  return out;
-}
-
-std::string shape_str(c10::IntArrayRef s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
 
 // ---- argument helpers (JS thread) ----------------------------------------------------------------------------
 [[noreturn]] void type_error(Napi::Env env, const std::string& msg) { throw Napi::TypeError::New(env, msg); }
@@ -244,6 +107,34 @@ std::vector<T> typed_arg(const Napi::CallbackInfo& info, size_t i, const std::st
   return std::vector<T>(arr.Data(), arr.Data() + arr.ElementLength());
 }
 
+// Argument i as an options object; an empty object when absent (undefined or null).
+Napi::Object options_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what) {
+  if (info.Length() <= i || info[i].IsUndefined() || info[i].IsNull()) return Napi::Object::New(info.Env());
+  if (!info[i].IsObject()) type_error(info.Env(), what + " must be an object");
+  return info[i].As<Napi::Object>();
+}
+
+// trainStep/evalLoss targets: a Float32Array (classification, multi-hot) or an Int32Array (masked LM, token labels).
+radbert::Targets targets_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what) {
+  radbert::Targets t;
+  if (info.Length() > i && info[i].IsTypedArray()) {
+    const auto kind = info[i].As<Napi::TypedArray>().TypedArrayType();
+    if (kind == napi_float32_array) {
+      auto a = info[i].As<Napi::Float32Array>();
+      t.multi_hot.assign(a.Data(), a.Data() + a.ElementLength());
+      return t;
+    }
+    if (kind == napi_int32_array) {
+      auto a = info[i].As<Napi::Int32Array>();
+      t.tokens = true;
+      t.token_labels.assign(a.Data(), a.Data() + a.ElementLength());
+      return t;
+    }
+  }
+  type_error(info.Env(), what + ": targets must be a Float32Array (classification: batch x numLabels) or an Int32Array "
+                         "(masked LM: one label per token, -100 = ignored)");
+}
+
 // options.bf16: optional boolean, false when absent.
 bool bf16_option(const Napi::Object& o, const std::string& ctx) {
   auto v = o.Get("bf16");
@@ -255,7 +146,12 @@ bool bf16_option(const Napi::Object& o, const std::string& ctx) {
 radbert::Config parse_config(const Napi::Object& o) {
   const std::string ctx = "config";
   radbert::Config c;
-  c.architecture = str(o, "architecture", ctx);
+  try {
+    c.architecture = radbert::parse_architecture(str(o, "architecture", ctx));
+    c.classifier_pooling = radbert::parse_pooling(str(o, "classifierPooling", ctx));
+  } catch (const std::invalid_argument& e) {
+    throw Napi::Error::New(o.Env(), e.what());
+  }
   c.vocab_size = integer(o, "vocabSize", ctx);
   c.hidden_size = integer(o, "hiddenSize", ctx);
   c.intermediate_size = integer(o, "intermediateSize", ctx);
@@ -284,7 +180,6 @@ radbert::Config parse_config(const Napi::Object& o) {
   c.attention_dropout = num(o, "attentionDropout", ctx);
   c.mlp_dropout = num(o, "mlpDropout", ctx);
   c.classifier_dropout = num(o, "classifierDropout", ctx);
-  c.classifier_pooling = str(o, "classifierPooling", ctx);
   c.num_labels = integer(o, "numLabels", ctx);
   c.pad_token_id = integer(o, "padTokenId", ctx);
   c.initializer_range = num(o, "initializerRange", ctx);
@@ -331,6 +226,8 @@ class Model : public Napi::ObjectWrap<Model> {
                            InstanceMethod<&Model::SaveWeights>("saveWeights"),
                            InstanceMethod<&Model::Forward>("forward"),
                            InstanceMethod<&Model::TrainStep>("trainStep"),
+                           InstanceMethod<&Model::EvalLoss>("evalLoss"),
+                           InstanceMethod<&Model::Embed>("embed"),
                            InstanceMethod<&Model::SaveOptimizer>("saveOptimizer"),
                            InstanceMethod<&Model::LoadOptimizer>("loadOptimizer"),
                            InstanceMethod<&Model::Info>("info"),
@@ -361,58 +258,18 @@ class Model : public Napi::ObjectWrap<Model> {
       if (!arr.Get(i).IsString()) type_error(info.Env(), "loadWeights(files): files must be strings");
       files.push_back(arr.Get(i).As<Napi::String>().Utf8Value());
     }
-    auto loaded = std::make_shared<std::vector<std::string>>();
-    auto missing = std::make_shared<std::vector<std::string>>();
-    auto unexpected = std::make_shared<std::vector<std::string>>();
+    auto report = std::make_shared<radbert::LoadReport>();
     return Task::Run(
         info.Env(),
-        [s, files, loaded, missing, unexpected] {
+        [s, files, report] {
           std::lock_guard<std::mutex> lock(s->mu);
-          const auto& cfg = s->module->config;
-          // Pass 1: read every header and check every shape before touching the model (an error changes nothing).
-          struct Plan { size_t file; std::string key, param; };
-          std::vector<radbert::SafetensorsHeader> headers;
-          std::vector<Plan> plan;
-          std::set<std::string> seen;
-          for (size_t f = 0; f < files.size(); ++f) {
-            headers.push_back(radbert::read_header(files[f]));
-            for (const auto& [key, entry] : headers.back().tensors) {
-              std::string target;
-              for (const auto& cand : {key, "model." + key,
-                                       key.rfind("model.", 0) == 0 ? key.substr(6) : std::string()}) {
-                if (!cand.empty() && s->by_name.count(cand)) { target = cand; break; }
-              }
-              if (target.empty()) {
-                const bool tied = key == "decoder.weight" && cfg.architecture == "ModernBertForMaskedLM" && cfg.tie_word_embeddings;
-                if (!tied) unexpected->push_back(key);
-                continue;
-              }
-              const auto& p = s->by_name.at(target);
-              if (c10::IntArrayRef(entry.shape) != p.sizes())
-                throw std::runtime_error(files[f] + ": tensor \"" + key + "\" has shape " + shape_str(entry.shape) +
-                                         " but the model (from config.json) expects " + shape_str(p.sizes()));
-              if (seen.count(target))
-                throw std::runtime_error(files[f] + ": tensor \"" + key + "\" appears in more than one file");
-              radbert::float_dtype(headers.back(), key);  // a non-float dtype fails here, before any data is read
-              seen.insert(target);
-              plan.push_back({f, key, target});
-            }
-          }
-          // Pass 2: read each tensor straight into its parameter (no second copy of the model in memory).
-          g_weights_epoch.fetch_add(1);  // the parameters change: cached bf16 casts are stale
-          for (const auto& item : plan) {
-            auto& dst = s->by_name.at(item.param);
-            radbert::read_tensor_into(headers[item.file], item.key, dst);
-            loaded->push_back(item.param);
-          }
-          for (const auto& [name, p] : s->params)
-            if (!seen.count(name)) missing->push_back(name);
+          *report = radbert::load_weights(*s, files);
         },
-        [loaded, missing, unexpected](Napi::Env env) -> Napi::Value {
+        [report](Napi::Env env) -> Napi::Value {
           auto o = Napi::Object::New(env);
-          o.Set("loaded", string_array(env, *loaded));
-          o.Set("missing", string_array(env, *missing));
-          o.Set("unexpected", string_array(env, *unexpected));
+          o.Set("loaded", string_array(env, report->loaded));
+          o.Set("missing", string_array(env, report->missing));
+          o.Set("unexpected", string_array(env, report->unexpected));
           return o;
         });
   }
@@ -432,12 +289,7 @@ class Model : public Napi::ObjectWrap<Model> {
         info.Env(),
         [s, file, what, md] {
           std::lock_guard<std::mutex> lock(s->mu);
-          NamedTensors out;
-          for (const auto& [name, p] : s->params) {
-            if (what == "params") out.emplace_back(name, p);
-            else out.emplace_back(name, p.grad().defined() ? p.grad() : torch::zeros_like(p));
-          }
-          radbert::write_safetensors(file, out, md);
+          radbert::save_weights(*s, file, what, md);
         },
         [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
   }
@@ -446,33 +298,80 @@ class Model : public Napi::ObjectWrap<Model> {
     auto s = live(info.Env());
     auto ids = typed_arg<int32_t, napi_int32_array>(info, 0, "forward(ids, cuSeqlens): ids must be an Int32Array");
     auto cu = typed_arg<int32_t, napi_int32_array>(info, 1, "forward(ids, cuSeqlens): cuSeqlens must be an Int32Array");
-    const bool bf16 = info.Length() > 2 && info[2].IsObject() && bf16_option(info[2].As<Napi::Object>(), "forward options");
+    const auto o = options_arg(info, 2, "forward options");
+    const bool bf16 = bf16_option(o, "forward options");
+    std::optional<std::vector<int32_t>> positions;
+    auto pv = o.Get("positions");
+    if (!pv.IsUndefined() && !pv.IsNull()) {
+      if (!pv.IsTypedArray() || pv.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+        type_error(info.Env(), "forward options.positions must be an Int32Array of packed token indices");
+      auto arr = pv.As<Napi::Int32Array>();
+      positions.emplace(arr.Data(), arr.Data() + arr.ElementLength());
+    }
     auto out = std::make_shared<std::vector<float>>();
     return Task::Run(
         info.Env(),
-        [s, ids = std::move(ids), cu = std::move(cu), bf16, out] {
+        [s, ids = std::move(ids), cu = std::move(cu), bf16, positions = std::move(positions), out] {
           std::lock_guard<std::mutex> lock(s->mu);
-          radbert::ScopedProfile profile(bf16 ? "forward (bf16 autocast)" : "forward");
-          // libtorch's autocast does not cache weight casts under InferenceMode, so a bf16 forward runs under
-          // NoGradGuard (no graph is built either way) and keeps its bf16 weight copies for the next call.
-          std::optional<c10::InferenceMode> inference;
-          std::optional<torch::NoGradGuard> no_grad;
-          if (bf16) no_grad.emplace();
-          else inference.emplace();
-          Autocast autocast(bf16, s->device.type(), /*keep_cache=*/true);
-          s->module->eval();
           auto batch = radbert::make_packed(ids, cu, s->module->config.vocab_size, s->device);
-          auto logits = s->module->forward(batch, s->gen).to(torch::kCPU, torch::kFloat).contiguous();
+          auto logits = radbert::forward_logits(*s, batch, positions, bf16);
           out->assign(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
         },
         [out](Napi::Env env) -> Napi::Value { return to_float32_array(env, *out); });
+  }
+
+  Napi::Value Embed(const Napi::CallbackInfo& info) {
+    auto s = live(info.Env());
+    auto ids = typed_arg<int32_t, napi_int32_array>(info, 0, "embed(ids, cuSeqlens): ids must be an Int32Array");
+    auto cu = typed_arg<int32_t, napi_int32_array>(info, 1, "embed(ids, cuSeqlens): cuSeqlens must be an Int32Array");
+    const auto o = options_arg(info, 2, "embed options");
+    const bool bf16 = bf16_option(o, "embed options");
+    radbert::Pooling pooling = radbert::Pooling::Cls;
+    auto pv = o.Get("pooling");
+    if (!pv.IsUndefined() && !pv.IsNull()) {
+      const std::string p = pv.IsString() ? pv.As<Napi::String>().Utf8Value() : std::string();
+      if (p == "mean") pooling = radbert::Pooling::Mean;
+      else if (p != "cls") type_error(info.Env(), "embed options.pooling must be 'cls' or 'mean'");
+    }
+    auto out = std::make_shared<std::vector<float>>();
+    return Task::Run(
+        info.Env(),
+        [s, ids = std::move(ids), cu = std::move(cu), bf16, pooling, out] {
+          std::lock_guard<std::mutex> lock(s->mu);
+          auto batch = radbert::make_packed(ids, cu, s->module->config.vocab_size, s->device);
+          auto h = radbert::embed(*s, batch, pooling, bf16);
+          out->assign(h.data_ptr<float>(), h.data_ptr<float>() + h.numel());
+        },
+        [out](Napi::Env env) -> Napi::Value { return to_float32_array(env, *out); });
+  }
+
+  Napi::Value EvalLoss(const Napi::CallbackInfo& info) {
+    auto s = live(info.Env());
+    auto ids = typed_arg<int32_t, napi_int32_array>(info, 0, "evalLoss: ids must be an Int32Array");
+    auto cu = typed_arg<int32_t, napi_int32_array>(info, 1, "evalLoss: cuSeqlens must be an Int32Array");
+    auto targets = targets_arg(info, 2, "evalLoss");
+    const bool bf16 = bf16_option(options_arg(info, 3, "evalLoss options"), "evalLoss options");
+    auto result = std::make_shared<radbert::EvalLossResult>();
+    return Task::Run(
+        info.Env(),
+        [s, ids = std::move(ids), cu = std::move(cu), targets = std::move(targets), bf16, result] {
+          std::lock_guard<std::mutex> lock(s->mu);
+          auto batch = radbert::make_packed(ids, cu, s->module->config.vocab_size, s->device);
+          *result = radbert::eval_loss(*s, batch, targets, bf16);
+        },
+        [result](Napi::Env env) -> Napi::Value {
+          auto o = Napi::Object::New(env);
+          o.Set("loss", result->loss);
+          o.Set("count", Napi::Number::New(env, static_cast<double>(result->count)));
+          return o;
+        });
   }
 
   Napi::Value TrainStep(const Napi::CallbackInfo& info) {
     auto s = live(info.Env());
     auto ids = typed_arg<int32_t, napi_int32_array>(info, 0, "trainStep: ids must be an Int32Array");
     auto cu = typed_arg<int32_t, napi_int32_array>(info, 1, "trainStep: cuSeqlens must be an Int32Array");
-    auto targets = typed_arg<float, napi_float32_array>(info, 2, "trainStep: targets must be a Float32Array");
+    auto targets = targets_arg(info, 2, "trainStep");
     auto o = object_arg(info, 3, "trainStep: options");
     radbert::StepOptions so;
     so.lr = num(o, "lr", "options");
@@ -485,58 +384,20 @@ class Model : public Napi::ObjectWrap<Model> {
     so.update = upd.IsBoolean() ? upd.As<Napi::Boolean>().Value() : true;
     const bool bf16 = bf16_option(o, "options");
     auto seed_v = o.Get("seed");
-    const bool has_seed = seed_v.IsNumber();
-    const uint64_t seed = has_seed ? static_cast<uint64_t>(seed_v.As<Napi::Number>().Int64Value()) : 0;
-    auto result = std::make_shared<std::pair<double, double>>();
+    std::optional<uint64_t> seed;
+    if (seed_v.IsNumber()) seed = static_cast<uint64_t>(seed_v.As<Napi::Number>().Int64Value());
+    auto result = std::make_shared<radbert::TrainStepResult>();
     return Task::Run(
         info.Env(),
-        [s, ids = std::move(ids), cu = std::move(cu), targets = std::move(targets), so, has_seed, seed, bf16, result] {
+        [s, ids = std::move(ids), cu = std::move(cu), targets = std::move(targets), so, seed, bf16, result] {
           std::lock_guard<std::mutex> lock(s->mu);
-          const auto& cfg = s->module->config;
-          if (cfg.architecture != "ModernBertForSequenceClassification")
-            throw std::runtime_error("trainStep: only ModernBertForSequenceClassification models can be trained (this is " +
-                                     cfg.architecture + ")");
-          auto batch = radbert::make_packed(ids, cu, cfg.vocab_size, s->device);
-          const int64_t B = batch.batch();
-          if (static_cast<int64_t>(targets.size()) != B * cfg.num_labels)
-            throw std::invalid_argument("trainStep: targets has " + std::to_string(targets.size()) + " values, expected batch " +
-                                        std::to_string(B) + " x numLabels " + std::to_string(cfg.num_labels));
-          auto y = torch::from_blob(const_cast<float*>(targets.data()), {B, cfg.num_labels}, torch::kFloat).to(s->device).clone();
-          radbert::ScopedProfile profile(bf16 ? "trainStep (bf16 autocast)" : "trainStep");
-          if (has_seed) {
-            s->gen.set_current_seed(seed);
-            torch::manual_seed(seed);
-          }
-          s->module->train();
-          // Gradients start as None each step (torch's zero_grad(set_to_none=True)), except the token embeddings':
-          // their sparse gradient is added into a dense buffer kept allocated across steps and zeroed here (a fresh
-          // vocab x hidden buffer would be page-faulted in on every step).
-          const auto& emb = s->module->model->embeddings->tok_embeddings->weight;
-          for (auto& [name, p] : s->params) {
-            if (!p.is_same(emb)) p.mutable_grad() = torch::Tensor();
-            else if (p.grad().defined() && !p.grad().is_sparse()) p.mutable_grad().zero_();
-            else p.mutable_grad() = torch::zeros_like(p);
-          }
-          torch::Tensor loss;
-          {
-            // Forward and loss under autocast, backward outside it: what HF Trainer does with bf16=True.
-            Autocast autocast(bf16, s->device.type(), /*keep_cache=*/false);
-            auto logits = s->module->forward(batch, s->gen);
-            loss = torch::binary_cross_entropy_with_logits(logits, y);
-          }
-          loss.backward();
-          // Without an update the raw gradients stay as they are (readable through saveWeights 'grads').
-          const double norm = radbert::clip_grad_norm(s->params, so.update ? so.max_grad_norm : 0.0);
-          if (so.update) {
-            g_weights_epoch.fetch_add(1);
-            radbert::adamw_step(s->params, s->optim, so);
-          }
-          *result = {loss.item<double>(), norm};
+          auto batch = radbert::make_packed(ids, cu, s->module->config.vocab_size, s->device);
+          *result = radbert::train_step(*s, batch, targets, so, bf16, seed);
         },
         [result](Napi::Env env) -> Napi::Value {
           auto o = Napi::Object::New(env);
-          o.Set("loss", result->first);
-          o.Set("gradNorm", result->second);
+          o.Set("loss", result->loss);
+          o.Set("gradNorm", result->grad_norm);
           return o;
         });
   }
@@ -548,12 +409,7 @@ class Model : public Napi::ObjectWrap<Model> {
         info.Env(),
         [s, file] {
           std::lock_guard<std::mutex> lock(s->mu);
-          NamedTensors out;
-          for (const auto& [name, m] : s->optim.moments) {
-            out.emplace_back("exp_avg." + name, m.first);
-            out.emplace_back("exp_avg_sq." + name, m.second);
-          }
-          radbert::write_safetensors(file, out, {{"format", "radbert-adamw"}, {"step", std::to_string(s->optim.step)}});
+          radbert::save_optimizer(*s, file);
         },
         [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
   }
@@ -565,28 +421,7 @@ class Model : public Napi::ObjectWrap<Model> {
         info.Env(),
         [s, file] {
           std::lock_guard<std::mutex> lock(s->mu);
-          auto h = radbert::read_header(file);
-          auto step_it = h.metadata.find("step");
-          if (step_it == h.metadata.end()) throw std::runtime_error(file + ": not an optimizer state (no \"step\" in metadata)");
-          radbert::AdamWState st;
-          st.step = std::stoll(step_it->second);
-          for (const auto& [key, entry] : h.tensors) {
-            const bool avg = key.rfind("exp_avg.", 0) == 0, sq = key.rfind("exp_avg_sq.", 0) == 0;
-            if (!avg && !sq) throw std::runtime_error(file + ": unexpected tensor \"" + key + "\" in optimizer state");
-            const std::string name = key.substr(avg ? 8 : 11);
-            auto p = s->by_name.find(name);
-            if (p == s->by_name.end()) throw std::runtime_error(file + ": tensor \"" + key + "\" names no parameter of this model");
-            if (c10::IntArrayRef(entry.shape) != p->second.sizes())
-              throw std::runtime_error(file + ": tensor \"" + key + "\" has shape " + shape_str(entry.shape) +
-                                       ", the parameter has " + shape_str(p->second.sizes()));
-            auto t = radbert::read_tensor(h, key).to(s->device);
-            auto& slot = st.moments[name];
-            (avg ? slot.first : slot.second) = t;
-          }
-          for (const auto& [name, m] : st.moments)
-            if (!m.first.defined() || !m.second.defined())
-              throw std::runtime_error(file + ": parameter \"" + name + "\" lacks exp_avg or exp_avg_sq");
-          s->optim = std::move(st);
+          radbert::load_optimizer(*s, file);
         },
         [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
   }
@@ -596,7 +431,7 @@ class Model : public Napi::ObjectWrap<Model> {
     Napi::Env env = info.Env();
     auto o = Napi::Object::New(env);
     o.Set("device", s->device.str());
-    o.Set("architecture", s->module->config.architecture);
+    o.Set("architecture", radbert::architecture_name(s->module->config.architecture));
     auto list = Napi::Array::New(env, s->params.size());
     int64_t total = 0;
     for (size_t i = 0; i < s->params.size(); ++i) {
@@ -606,6 +441,7 @@ class Model : public Napi::ObjectWrap<Model> {
       const auto sizes = s->params[i].second.sizes();
       for (size_t d = 0; d < sizes.size(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, static_cast<double>(sizes[d])));
       e.Set("shape", shape);
+      e.Set("weightDecay", Napi::Boolean::New(env, s->decay[i]));
       list.Set(static_cast<uint32_t>(i), e);
       total += s->params[i].second.numel();
     }
@@ -667,8 +503,9 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
         if (init) s->module->init_weights(s->gen);
         s->device = device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
         s->module->to(s->device);
-        s->params = hf_parameters(s->module);
+        s->params = radbert::hf_parameters(s->module);
         for (auto& [name, p] : s->params) s->by_name[name] = p;
+        s->decay = radbert::weight_decay_flags(s->module, s->params);
         *state = std::move(s);
       },
       [state](Napi::Env env) -> Napi::Value {

@@ -4,8 +4,31 @@
 #include <stdexcept>
 
 #include "attention.h"
+#include "heads.h"
 
 namespace radbert {
+
+const char* architecture_name(Architecture a) {
+  switch (a) {
+    case Architecture::SequenceClassification: return "ModernBertForSequenceClassification";
+    case Architecture::MaskedLM: return "ModernBertForMaskedLM";
+    case Architecture::Bare: return "ModernBertModel";
+  }
+  return "?";
+}
+
+Architecture parse_architecture(const std::string& name) {
+  for (auto a : {Architecture::SequenceClassification, Architecture::MaskedLM, Architecture::Bare})
+    if (name == architecture_name(a)) return a;
+  throw std::invalid_argument("config: unsupported architecture \"" + name +
+                              "\" (supported: ModernBertForSequenceClassification, ModernBertForMaskedLM, ModernBertModel)");
+}
+
+Pooling parse_pooling(const std::string& name) {
+  if (name == "cls") return Pooling::Cls;
+  if (name == "mean") return Pooling::Mean;
+  throw std::invalid_argument("config: classifier_pooling must be \"cls\" or \"mean\", got \"" + name + "\"");
+}
 
 void Config::validate() const {
   auto positive = [](int64_t v, const char* key) {
@@ -24,11 +47,7 @@ void Config::validate() const {
     throw std::invalid_argument("config: layer_types has " + std::to_string(global_layers.size()) + " entries for " +
                                 std::to_string(num_hidden_layers) + " layers");
   if (local_attention < 0) throw std::invalid_argument("config: local_attention must be >= 0");
-  if (classifier_pooling != "cls" && classifier_pooling != "mean")
-    throw std::invalid_argument("config: classifier_pooling must be \"cls\" or \"mean\", got \"" + classifier_pooling + "\"");
-  if (architecture == "ModernBertForSequenceClassification") positive(num_labels, "num_labels");
-  else if (architecture != "ModernBertForMaskedLM" && architecture != "ModernBertModel")
-    throw std::invalid_argument("config: unsupported architecture \"" + architecture + "\"");
+  if (architecture == Architecture::SequenceClassification) positive(num_labels, "num_labels");
   activation_by_name(hidden_activation);
   activation_by_name(classifier_activation);
 }
@@ -161,7 +180,7 @@ Rotary::Rotary(double theta, int64_t dim_) : dim(dim_) {
   inv_freq = torch::pow(theta, exponent).reciprocal();
 }
 
-std::pair<torch::Tensor, torch::Tensor> Rotary::lookup(const torch::Tensor& position_ids, int64_t) {
+std::pair<torch::Tensor, torch::Tensor> Rotary::lookup(const torch::Tensor& position_ids) const {
   auto inv = inv_freq.to(position_ids.device());
   auto freqs = position_ids.to(torch::kFloat).unsqueeze(1) * inv.unsqueeze(0);  // [T, dim/2]
   // HF's tables are cat(freqs, freqs).cos() / .sin(): both halves equal, so one half is kept (see apply_rotary).
@@ -225,8 +244,8 @@ torch::Tensor BodyImpl::forward(const Packed& batch, at::Generator& gen) {
   torch::Tensor gcos, gsin, lcos, lsin;
   for (const auto& m : *layers) {
     auto layer = m->as<EncoderLayerImpl>();
-    if (layer->is_global && !gcos.defined()) std::tie(gcos, gsin) = global_rope.lookup(batch.position_ids, batch.max_len);
-    if (!layer->is_global && !lcos.defined()) std::tie(lcos, lsin) = local_rope.lookup(batch.position_ids, batch.max_len);
+    if (layer->is_global && !gcos.defined()) std::tie(gcos, gsin) = global_rope.lookup(batch.position_ids);
+    if (!layer->is_global && !lcos.defined()) std::tie(lcos, lsin) = local_rope.lookup(batch.position_ids);
     h = layer->is_global ? layer->forward(h, batch, gcos, gsin, gen) : layer->forward(h, batch, lcos, lsin, gen);
   }
   return final_norm(h);
@@ -238,48 +257,6 @@ HeadImpl::HeadImpl(const Config& c) : act(activation_by_name(c.classifier_activa
 }
 
 torch::Tensor HeadImpl::forward(const torch::Tensor& x) { return norm(act(dense(x))); }
-
-namespace {
-// Holds the masked-LM decoder's own tensors under the key prefix "decoder.".
-struct DecoderImpl : torch::nn::Module {};
-TORCH_MODULE(Decoder);
-}  // namespace
-
-ModernBertImpl::ModernBertImpl(const Config& c) : config(c) {
-  config.validate();
-  model = register_module("model", Body(c));
-  if (c.architecture == "ModernBertModel") return;
-  head = register_module("head", Head(c));
-  if (c.architecture == "ModernBertForSequenceClassification") {
-    classifier = register_module("classifier", Linear(c.hidden_size, c.num_labels, true));
-  } else {  // ModernBertForMaskedLM
-    auto dec = register_module("decoder", Decoder());
-    if (!c.tie_word_embeddings) decoder_weight = dec->register_parameter("weight", torch::empty({c.vocab_size, c.hidden_size}));
-    if (c.decoder_bias) decoder_bias = dec->register_parameter("bias", torch::zeros({c.vocab_size}));
-  }
-}
-
-torch::Tensor ModernBertImpl::forward(const Packed& batch, at::Generator& gen) {
-  auto h = model(batch, gen);  // [T, hidden]
-  if (config.architecture == "ModernBertModel") return h;
-  if (config.architecture == "ModernBertForMaskedLM") {
-    const auto& w = config.tie_word_embeddings ? model->embeddings->tok_embeddings->weight : decoder_weight;
-    return torch::linear(head(h), w, decoder_bias);
-  }
-  const int64_t B = batch.batch();
-  torch::Tensor pooled;
-  if (config.classifier_pooling == "cls") {
-    pooled = h.index_select(0, batch.cu_seqlens.slice(0, 0, B));
-  } else {
-    std::vector<torch::Tensor> means;
-    means.reserve(B);
-    auto seqs = B == 1 ? std::vector<torch::Tensor>{h} : h.split_with_sizes(batch.lengths(), 0);
-    for (int64_t i = 0; i < B; ++i) means.push_back(seqs[i].sum(0) / static_cast<double>(seqs[i].size(0)));
-    pooled = torch::stack(means);
-  }
-  pooled = dropout(head(pooled), config.classifier_dropout, is_training(), gen);
-  return classifier(pooled);
-}
 
 void ModernBertImpl::init_weights(at::Generator& gen) {
   const auto& c = config;
@@ -296,11 +273,16 @@ void ModernBertImpl::init_weights(at::Generator& gen) {
     init_linear(layer->mlp->Wi, std_in, cutoff, gen);
     init_linear(layer->mlp->Wo, std_out, cutoff, gen);
   }
-  if (head) init_linear(head->dense, std_out, cutoff, gen);
-  if (classifier) init_linear(classifier, std_final, cutoff, gen);
-  if (decoder_weight.defined()) trunc_normal_(decoder_weight, std_out, cutoff, gen);
-  torch::NoGradGuard guard;
-  if (decoder_bias.defined()) decoder_bias.zero_();
+  if (classification) {
+    init_linear(classification->head->dense, std_out, cutoff, gen);
+    init_linear(classification->classifier, std_final, cutoff, gen);
+  }
+  if (mlm) {
+    init_linear(mlm->head->dense, std_out, cutoff, gen);
+    if (mlm->decoder->weight.defined()) trunc_normal_(mlm->decoder->weight, std_out, cutoff, gen);
+    torch::NoGradGuard guard;
+    if (mlm->decoder->bias.defined()) mlm->decoder->bias.zero_();
+  }
   // LayerNorms are created as weight 1, bias 0, which is HF's init.
 }
 

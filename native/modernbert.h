@@ -9,9 +9,20 @@
 
 namespace radbert {
 
+// The task model class of config.json's "architectures" (parsed once, when the config crosses from JS).
+enum class Architecture { SequenceClassification, MaskedLM, Bare };
+// ModernBertForSequenceClassification's classifier_pooling: first token or mean over the sequence's tokens.
+enum class Pooling { Cls, Mean };
+
+// Hugging Face's class name of an architecture, and back (throws std::invalid_argument for another name).
+const char* architecture_name(Architecture a);
+Architecture parse_architecture(const std::string& name);
+// "cls" / "mean" (throws std::invalid_argument naming config's classifier_pooling otherwise).
+Pooling parse_pooling(const std::string& name);
+
 // A resolved model description (lib/config.ts fills it from config.json).
 struct Config {
-  std::string architecture = "ModernBertForSequenceClassification";
+  Architecture architecture = Architecture::SequenceClassification;
   int64_t vocab_size = 50368;
   int64_t hidden_size = 768;
   int64_t intermediate_size = 1152;
@@ -33,7 +44,7 @@ struct Config {
   double attention_dropout = 0.0;
   double mlp_dropout = 0.0;
   double classifier_dropout = 0.0;
-  std::string classifier_pooling = "cls";
+  Pooling classifier_pooling = Pooling::Cls;
   int64_t num_labels = 2;
   int64_t pad_token_id = 50283;
   double initializer_range = 0.02;
@@ -104,9 +115,8 @@ TORCH_MODULE(Embeddings);
 struct Rotary {
   Rotary(double theta, int64_t dim);
   // cos and sin of shape [T, head_dim / 2] for the given position ids (HF's tables are these, repeated twice).
-  std::pair<torch::Tensor, torch::Tensor> lookup(const torch::Tensor& position_ids, int64_t max_len);
+  std::pair<torch::Tensor, torch::Tensor> lookup(const torch::Tensor& position_ids) const;
   torch::Tensor inv_freq;  // [dim / 2], float32, CPU
-  torch::Tensor cos_cache, sin_cache;
   int64_t dim;
 };
 
@@ -153,7 +163,7 @@ struct BodyImpl : torch::nn::Module {
 };
 TORCH_MODULE(Body);
 
-// ModernBertPredictionHead: dense -> activation -> norm.
+// ModernBertPredictionHead: dense -> activation -> norm (shared by both task heads, see heads.h).
 struct HeadImpl : torch::nn::Module {
   explicit HeadImpl(const Config& c);
   torch::Tensor forward(const torch::Tensor& x);
@@ -162,22 +172,6 @@ struct HeadImpl : torch::nn::Module {
   LayerNorm norm{nullptr};
 };
 TORCH_MODULE(Head);
-
-// The task model: ModernBertForSequenceClassification, ModernBertForMaskedLM or ModernBertModel, with HF key names.
-struct ModernBertImpl : torch::nn::Module {
-  explicit ModernBertImpl(const Config& c);
-  // Sequence classification: logits [B, num_labels]; masked LM: [T, vocab]; bare model: [T, hidden].
-  torch::Tensor forward(const Packed& batch, at::Generator& gen);
-  // Hugging Face's _init_weights for a fresh model.
-  void init_weights(at::Generator& gen);
-  Config config;
-  Body model{nullptr};
-  Head head{nullptr};
-  Linear classifier{nullptr};  // sequence classification
-  torch::Tensor decoder_weight;           // masked LM, only when not tied
-  torch::Tensor decoder_bias;             // masked LM, optional
-};
-TORCH_MODULE(ModernBert);
 
 // Builds the packed batch on `device` from host ids and offsets; validates offsets and token ids.
 Packed make_packed(const std::vector<int32_t>& ids, const std::vector<int32_t>& cu_seqlens, int64_t vocab_size,

@@ -1,6 +1,8 @@
 #include "optim.h"
 
+#include <algorithm>
 #include <cmath>
+#include <regex>
 
 namespace radbert {
 
@@ -20,26 +22,42 @@ double clip_grad_norm(const NamedTensors& params, double max_norm) {
   return total.item<double>();
 }
 
-void adamw_step(const NamedTensors& params, AdamWState& state, const StepOptions& o) {
+bool hf_weight_decay(const std::string& hf_key, bool in_layer_norm) {
+  if (in_layer_norm) return false;
+  static const std::regex forbidden(R"(bias|layernorm|rmsnorm|(?:^|\.)norm(?:$|\.)|_norm(?:$|\.))");
+  std::string lower = hf_key;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  return !std::regex_search(lower, forbidden);
+}
+
+void adamw_step(const NamedTensors& params, const std::vector<bool>& decay, AdamWState& state, const StepOptions& o) {
   torch::NoGradGuard guard;
   state.step += 1;
   // libtorch's fused AdamW kernel: what HF Trainer uses by default (optim="adamw_torch_fused"), same update as
-  // torch.optim.AdamW, one pass over each tensor.
-  std::vector<torch::Tensor> ps, grads, avgs, sqs, steps;
-  for (const auto& [name, p] : params) {
+  // torch.optim.AdamW, one pass over each tensor; one call per parameter group, as torch.optim runs its groups.
+  struct Group {
+    std::vector<torch::Tensor> ps, grads, avgs, sqs, steps;
+  } groups[2];  // [0]: decayed, [1]: not
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& [name, p] = params[i];
     if (!p.grad().defined()) continue;
     auto it = state.moments.find(name);
     if (it == state.moments.end())
       it = state.moments.emplace(name, std::make_pair(torch::zeros_like(p), torch::zeros_like(p))).first;
-    ps.push_back(p);
-    grads.push_back(p.grad());
-    avgs.push_back(it->second.first);
-    sqs.push_back(it->second.second);
+    auto& g = groups[i < decay.size() && decay[i] ? 0 : 1];
+    g.ps.push_back(p);
+    g.grads.push_back(p.grad());
+    g.avgs.push_back(it->second.first);
+    g.sqs.push_back(it->second.second);
     // The step count the kernel reads (torch.optim increments state_steps before calling it).
-    steps.push_back(torch::full({}, static_cast<double>(state.step), torch::TensorOptions().dtype(torch::kFloat).device(p.device())));
+    g.steps.push_back(torch::full({}, static_cast<double>(state.step), torch::TensorOptions().dtype(torch::kFloat).device(p.device())));
   }
-  if (ps.empty()) return;
-  at::_fused_adamw_(ps, grads, avgs, sqs, {}, steps, o.lr, o.beta1, o.beta2, o.weight_decay, o.eps, false, false);
+  for (int k = 0; k < 2; ++k) {
+    auto& g = groups[k];
+    if (g.ps.empty()) continue;
+    at::_fused_adamw_(g.ps, g.grads, g.avgs, g.sqs, {}, g.steps, o.lr, o.beta1, o.beta2, k == 0 ? o.weight_decay : 0.0, o.eps,
+                      false, false);
+  }
 }
 
 }  // namespace radbert

@@ -1,5 +1,5 @@
-// One training step: BCEWithLogits (mean), backward, clip_grad_norm_, AdamW — as HF Trainer does it with
-// torch.nn.utils.clip_grad_norm_ and torch.optim.AdamW (single-tensor path).
+// The optimizer half of a training step (train_step.h runs the loss and backward): gradient clipping as
+// torch.nn.utils.clip_grad_norm_ (foreach norms) and AdamW as torch.optim.AdamW(fused=True), HF Trainer's default.
 #pragma once
 
 #include <torch/torch.h>
@@ -29,7 +29,12 @@ struct AdamWState {
 // min(1, max_norm / (norm + 1e-6)) like torch.nn.utils.clip_grad_norm_. Returns the pre-clip norm.
 double clip_grad_norm(const NamedTensors& params, double max_norm);
 
-// torch.optim.AdamW's update for every parameter that has a gradient.
-void adamw_step(const NamedTensors& params, AdamWState& state, const StepOptions& o);
+// Whether HF Trainer decays a parameter (transformers 5.17 Trainer.get_decay_parameter_names): not when it belongs to a
+// LayerNorm module, nor when its lowercased HF name matches bias, layernorm, rmsnorm, (^|.)norm($|.) or _norm($|.).
+bool hf_weight_decay(const std::string& hf_key, bool in_layer_norm);
+
+// torch.optim.AdamW's update for every parameter that has a gradient, in HF Trainer's two parameter groups:
+// o.weight_decay for the parameters whose `decay` flag is set (parallel to params), 0 for the rest.
+void adamw_step(const NamedTensors& params, const std::vector<bool>& decay, AdamWState& state, const StepOptions& o);
 
 }  // namespace radbert

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createClassifier, load } from '../lib';
-import { readConfigFile } from '../lib/config';
+import { readConfigFile } from '../lib/model/config';
 import { describeNative, ensureFixtures, flat, initStats, manifest, maxAbs, maxAbsDiff, meanStd, readSafetensors, type Manifest } from './helpers/fixtures';
 import { runPythonJson } from './helpers/python';
 

@@ -403,3 +403,57 @@ describeNative()('with the native addon', () => {
     }
   });
 });
+
+describeNative()('Hub ids and disposal', () => {
+  test("load('org/name') and load('org/name@rev') resolve through the Hugging Face cache, as the CLI does", async () => {
+    const cache = path.join(tmp, 'hf-cache');
+    const commit = 'abcdefabcdefabcdefabcdefabcdefabcdefabcd';
+    const repo = path.join(cache, 'models--test-org--tiny-clf');
+    const snap = path.join(repo, 'snapshots', commit);
+    const cfg = classifierConfig(presetConfig('tiny'), ['C1', 'C2']);
+    const m = await native().createModel(toNativeConfig(cfg), { device: 'cpu', seed: 3, init: true });
+    await saveModelFolder(snap, { config: cfg, model: m, tokenizerFrom: TOKENIZER });
+    m.free();
+    fs.mkdirSync(path.join(repo, 'refs'), { recursive: true });
+    fs.writeFileSync(path.join(repo, 'refs', 'main'), commit);
+    const saved = { cache: process.env.HF_HUB_CACHE, offline: process.env.HF_HUB_OFFLINE };
+    process.env.HF_HUB_CACHE = cache;
+    process.env.HF_HUB_OFFLINE = '1';
+    try {
+      const byId = await load('test-org/tiny-clf');
+      const byRev = await load(`test-org/tiny-clf@${commit}`);
+      const byDir = await load(snap);
+      try {
+        expect(byId.labels).toEqual(['C1', 'C2']);
+        const text = 'CT of the chest';
+        const [want] = await byDir.logits([text]);
+        expect(Array.from((await byId.logits([text]))[0])).toEqual(Array.from(want));
+        expect(Array.from((await byRev.logits([text]))[0])).toEqual(Array.from(want));
+      } finally {
+        for (const c of [byId, byRev, byDir]) c.close();
+      }
+      await expect(load('test-org/not-cached')).rejects.toThrow(/test-org\/not-cached/);
+    } finally {
+      for (const [k, v] of [['HF_HUB_CACHE', saved.cache], ['HF_HUB_OFFLINE', saved.offline]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+
+  test('`using` a loaded Classifier frees it at the end of the block', async () => {
+    const cfg = classifierConfig(presetConfig('tiny'), ['C1']);
+    const m = await native().createModel(toNativeConfig(cfg), { device: 'cpu', seed: 1, init: true });
+    const dir = path.join(tmp, 'dispose');
+    await saveModelFolder(dir, { config: cfg, model: m, tokenizerFrom: TOKENIZER });
+    m.free();
+    let outside: Classifier | undefined;
+    {
+      using clf = await load(dir);
+      outside = clf;
+      expect(clf.closed).toBe(false);
+      expect(typeof clf[Symbol.dispose]).toBe('function');
+    }
+    expect(outside.closed).toBe(true);
+  });
+});

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { HubEmulator } from './helpers/hub-emulator';
 
 const REPO = path.resolve(__dirname, '..');
-const CLI = path.join(REPO, 'dist', 'cli.js');
+const CLI = path.join(REPO, 'dist', 'cli', 'index.js');
 const TOKENIZER = path.resolve(REPO, '..', 'shared', 'models', 'modernbert-tokenizer');
 const MINI = path.resolve(REPO, '..', 'shared', 'datasets', 'roco-radiology-mini');
 

@@ -1,5 +1,5 @@
 /**
- * The `radbert-native` command (dist/cli.js, built by beforeAll): help and exit codes, bad rows, Hub ids,
+ * The `radbert-native` command (dist/cli/index.js, built by beforeAll): help and exit codes, bad rows, Hub ids,
  * Ctrl-C during training (exit 130, resumable checkpoint, resume), predict and eval on the result.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 const REPO = path.resolve(__dirname, '..');
-const CLI = path.join(REPO, 'dist', 'cli.js');
+const CLI = path.join(REPO, 'dist', 'cli', 'index.js');
 const MINI = path.resolve(REPO, '..', 'shared', 'datasets', 'roco-radiology-mini');
 const TOKENIZER = path.resolve(REPO, '..', 'shared', 'models', 'modernbert-tokenizer');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'radbert-cli-test-'));
@@ -56,6 +56,28 @@ describe('usage and exit codes', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/give the text/);
     expect(cli(['eval']).code).toBe(2);
+  });
+
+  test('shell completion: a script, then commands and each command\'s flags from its option table', () => {
+    let r = cli(['completion']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/radbert-native --get-yargs-completions/);
+    r = cli(['--get-yargs-completions', 'tr']);
+    expect(r.stdout.split('\n')).toEqual(expect.arrayContaining(['train', 'predict', 'eval', 'push']));
+    r = cli(['--get-yargs-completions', 'train', '--lo']);
+    expect(r.stdout.split('\n')).toEqual(expect.arrayContaining(['--logging-steps', '--resume', '--bf16']));
+  });
+
+  test('flags are checked against their ranges', () => {
+    for (const [args, msg] of [
+      [['train', '--batch-size', '0'], /--batch-size must be >= 1, got 0/],
+      [['predict', 'x', '--threshold', '1.5'], /--threshold must be <= 1/],
+      [['eval', '--split', 'dev', '--dataset', 'x'], /--split must be test, validation or train, got dev/],
+      [['train', '--seed', '1.5'], /--seed must be an integer/],
+    ] as const) {
+      const r = cli([...args]);
+      expect([r.code, r.stderr]).toEqual([2, expect.stringMatching(msg)]);
+    }
   });
 
   test('runtime failures exit 1', () => {
@@ -191,8 +213,8 @@ describe('Ctrl-C, resume, predict, eval', () => {
 test('org/name resolves through the local HF cache; a pretrained body gets a newly initialized classifier', async () => {
   /* eslint-disable @typescript-eslint/no-require-imports */
   const { native } = require('../lib/native') as typeof import('../lib/native');
-  const { presetConfig, toNativeConfig } = require('../lib/config') as typeof import('../lib/config');
-  const { saveModelFolder } = require('../lib/checkpoint') as typeof import('../lib/checkpoint');
+  const { presetConfig, toNativeConfig } = require('../lib/model/config') as typeof import('../lib/model/config');
+  const { saveModelFolder } = require('../lib/model/folder') as typeof import('../lib/model/folder');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const cache = path.join(tmp, 'fake-hf-cache');
   const snap = path.join(cache, 'models--answerdotai--ModernBERT-base', 'snapshots', 'aaaaaaaabbbbbbbbccccccccddddddddeeeeeeee');

@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  readRows, seedSplit, fitLabels, LabelBinarizer, parseCsv, compareCodePoints, DataError, type Row,
-} from '../lib/data';
-import { PCG64, permutation, seedSequenceState } from '../lib/rng';
+import { readRows, parseCsv, DataError, type Row } from '../lib/data/readers';
+import { seedSplit } from '../lib/data/split';
+import { fitLabels, LabelBinarizer, compareCodePoints } from '../lib/data/labels';
+import { PCG64, permutation, seedSequenceState } from '../lib/data/rng';
 import { runPythonJson } from './helpers/python';
 
 const SHARED = path.resolve(__dirname, '..', '..', 'shared', 'datasets');

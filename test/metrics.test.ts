@@ -1,5 +1,5 @@
-import { computeMetrics, sigmoid, type Metrics } from '../lib/metrics';
-import { PCG64 } from '../lib/rng';
+import { computeMetrics, sigmoid, type Metrics } from '../lib/eval/metrics';
+import { PCG64 } from '../lib/data/rng';
 import { runPythonJson } from './helpers/python';
 
 interface Case {

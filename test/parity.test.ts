@@ -19,8 +19,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { load, sigmoid, native } from '../lib';
 import type { Classifier } from '../lib';
-import { packBatch } from '../lib/tokenize';
-import { readConfigFile, toNativeConfig } from '../lib/config';
+import { packBatch } from '../lib/model/tokenize';
+import { readConfigFile, toNativeConfig } from '../lib/model/config';
 import { describeNative, ensureFixtures, flat, manifest, maxAbs, maxAbsDiff, readSafetensors, type Manifest } from './helpers/fixtures';
 
 const CLASSIFIERS = ['awkward', 'biases_mean', 'all_global', 'legacy_odd'];

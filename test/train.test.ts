@@ -5,10 +5,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { linearScheduleLr, planSteps, warmupStepsFor } from '../lib/schedule';
-import { bceWithLogits, epochOrder, listCheckpoints, rotateCheckpoints, train, type TrainOptions, type TrainerState } from '../lib/train';
-import { load } from '../lib/classifier';
-import { demoCaptions } from '../lib/demo';
+import { epochOrder, linearScheduleLr, planSteps, warmupStepsFor } from '../lib/train/schedule';
+import { bceWithLogits } from '../lib/eval/metrics';
+import { listCheckpoints, rotateCheckpoints } from '../lib/train/checkpoints';
+import { train, type TrainOptions, type TrainerState } from '../lib/train/loop';
+import { load } from '../lib/model/classifier';
+import { demoCaptions } from '../lib/data/demo';
 import { runPythonJson } from './helpers/python';
 
 const REPO = path.resolve(__dirname, '..');
@@ -234,9 +236,9 @@ test('epoch checkpoints rotate with save_total_limit and keep the best', async (
 
 test('the demo generates a tokenizer that @huggingface/tokenizers and Python tokenizers both load identically', () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { writeDemo } = require('../lib/demo') as typeof import('../lib/demo');
+  const { writeDemo } = require('../lib/data/demo') as typeof import('../lib/data/demo');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { loadTokenizer } = require('../lib/tokenize') as typeof import('../lib/tokenize');
+  const { loadTokenizer } = require('../lib/model/tokenize') as typeof import('../lib/model/tokenize');
   const files = writeDemo(path.join(tmp, 'demo'), { forceGeneratedTokenizer: true });
   expect(files.generatedTokenizer).toBe(true);
   const texts = ['CT of Chest with pneumothorax', 'Sagittal MRI of the spine showing a fracture.', 'unknownword xyz'];

@@ -4,8 +4,8 @@
  * Every request's texts go through the BatchQueue, so concurrent requests share packed forwards.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { toPrediction } from '../classifier';
-import { sigmoid } from '../metrics';
+import { toPrediction } from '../model/classifier';
+import { sigmoid } from '../eval/metrics';
 import { ServeMetrics } from './metrics';
 import { QueueClosedError, QueueFullError, type BatchQueue } from './queue';
 

@@ -4,7 +4,7 @@
  * batches, so merging callers costs no padding and a sequence's result does not depend on its batch-mates (up to
  * float rounding of the differently shaped matmuls, ≤ 1e-6).
  */
-import { packBatch } from '../tokenize';
+import { packBatch } from '../model/tokenize';
 
 /** What the queue needs from a model: a packed forward returning [sequences, numLabels] logits, row-major. */
 export interface BatchModel {

@@ -2,10 +2,8 @@
  * `radbert-native serve`: load a classifier, put a BatchQueue in front of it, listen with the fastify app of
  * http.ts, and shut down gracefully (stop accepting, finish what is in flight, free the model).
  */
-import * as fs from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { load, type BatchingOptions, type Classifier } from '../classifier';
-import { isHubId, resolveModel } from '../hub';
+import { load, type BatchingOptions, type Classifier } from '../model/classifier';
 import { buildServer, type HttpOptions, type ServeModel } from './http';
 import type { ServeMetrics } from './metrics';
 import type { BatchQueue } from './queue';
@@ -90,9 +88,8 @@ export async function startServer(clf: Classifier, modelId: string, options: Sta
 
 /** Load a model folder or Hub id (org/name) and serve it (batching limits as load()'s, queue limit DEFAULT_MAX_QUEUE). */
 export async function serve(options: ServeOptions): Promise<RunningServer> {
-  const id = options.model;
-  const dir = !fs.existsSync(id) && isHubId(id) ? await resolveModel(id, { revision: options.revision }) : id;
-  const clf = await load(dir, {
+  const clf = await load(options.model, {
+    revision: options.revision,
     dtype: options.bf16 ? 'bfloat16' : 'float32',
     device: options.device,
     threads: options.threads,
@@ -102,7 +99,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE,
   });
   try {
-    return await startServer(clf, id, options);
+    return await startServer(clf, options.model, options);
   } catch (err) {
     await clf.close();
     throw err;

@@ -12,7 +12,7 @@ import { native } from '../../lib/native';
 import { pythonRef } from './python';
 
 const REPO = path.resolve(__dirname, '..', '..');
-const GENERATOR = path.join(REPO, 'test', 'python', 'make_fixtures.py');
+const GENERATORS = path.join(REPO, 'test', 'python');
 const CACHE = path.join(REPO, 'test', '.cache');
 
 /**
@@ -20,17 +20,32 @@ const CACHE = path.join(REPO, 'test', '.cache');
  * fixtures record transformers' own rounding noise (hf_padding_dev), which depends on the BLAS kernels of the CPU.
  */
 export function ensureFixtures(): string {
-  const hash = createHash('sha256').update(fs.readFileSync(GENERATOR)).update(os.cpus()[0]?.model ?? '').digest('hex').slice(0, 12);
-  const dir = path.join(CACHE, `fixtures-${hash}`);
+  return ensureGenerated('make_fixtures.py', 'fixtures', []);
+}
+
+/**
+ * Folder holding the masked-LM, embedding and weight-decay fixtures of test/python/make_mlm_fixtures.py (see its
+ * docstring; ~1 minute on first use), keyed like ensureFixtures by the generators and the CPU model.
+ */
+export function ensureMlmFixtures(): string {
+  return ensureGenerated('make_mlm_fixtures.py', 'mlm-fixtures', ['make_fixtures.py']);
+}
+
+/** Runs test/python/<generator> into test/.cache/<prefix>-<hash>/ once (hash of the generator, the files it imports, the CPU). */
+function ensureGenerated(generator: string, prefix: string, imports: string[]): string {
+  const hash = createHash('sha256');
+  for (const f of [generator, ...imports]) hash.update(fs.readFileSync(path.join(GENERATORS, f)));
+  const key = hash.update(os.cpus()[0]?.model ?? '').digest('hex').slice(0, 12);
+  const dir = path.join(CACHE, `${prefix}-${key}`);
   if (fs.existsSync(path.join(dir, 'manifest.json'))) return dir;
   const tmp = `${dir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   try {
-    execFileSync(pythonRef(), [GENERATOR, tmp], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 26 });
+    execFileSync(pythonRef(), [path.join(GENERATORS, generator), tmp], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 26 });
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
     const err = e as { stderr?: Buffer; message: string };
-    throw new Error(`make_fixtures.py failed: ${err.stderr?.toString() || err.message}`);
+    throw new Error(`${generator} failed: ${err.stderr?.toString() || err.message}`);
   }
   if (fs.existsSync(path.join(dir, 'manifest.json'))) {
     fs.rmSync(tmp, { recursive: true, force: true }); // another jest worker finished first
@@ -39,8 +54,9 @@ export function ensureFixtures(): string {
   fs.rmSync(dir, { recursive: true, force: true });
   fs.renameSync(tmp, dir);
   // fixtures of older generator versions are dead weight
+  const stale = new RegExp(`^${prefix}-[0-9a-f]{12}$`);
   for (const name of fs.readdirSync(CACHE)) {
-    if (/^fixtures-[0-9a-f]{12}$/.test(name) && name !== path.basename(dir)) fs.rmSync(path.join(CACHE, name), { recursive: true, force: true });
+    if (stale.test(name) && name !== path.basename(dir)) fs.rmSync(path.join(CACHE, name), { recursive: true, force: true });
   }
   return dir;
 }

@@ -4,8 +4,9 @@
  * global_rope_theta, local_rope_theta) and the 5.x keys (layer_types, rope_parameters) are understood.
  */
 import * as fs from 'node:fs';
-import { FileError } from './errors';
-import type { Architecture, NativeConfig } from './native';
+import { FileError } from '../errors';
+import { readJsonFile } from '../files';
+import type { Architecture, NativeConfig } from '../native';
 
 /** A config.json object as Hugging Face writes it (only the keys we use are typed). */
 export type HFConfig = Record<string, unknown>;
@@ -52,21 +53,7 @@ const ARCHITECTURES: Architecture[] = ['ModernBertForSequenceClassification', 'M
 
 /** Read and parse a config.json; errors name the file. */
 export function readConfigFile(file: string): HFConfig {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new FileError(file, e.code === 'ENOENT' ? 'not found (a Hugging Face model folder needs config.json)' : e.message);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw new FileError(file, `malformed JSON: ${(err as Error).message}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new FileError(file, 'must hold a JSON object');
-  return parsed as HFConfig;
+  return readJsonFile<HFConfig>(file, { missing: 'not found (a Hugging Face model folder needs config.json)', object: true });
 }
 
 /** Typed access to config keys with HF defaults; every error names the file and the key. */

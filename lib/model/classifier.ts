@@ -3,13 +3,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FileError } from './errors';
+import { FileError } from '../errors';
+import { resolveModel } from '../hub/download';
+import { sourceOf } from '../hub/ids';
+import { readJsonFile } from '../files';
 import { labelsOf, toNativeConfig, type HFConfig } from './config';
-import { resolveModelFolder, saveModelFolder } from './checkpoint';
-import { native, type NativeAddon, type NativeConfig, type NativeModel } from './native';
+import { resolveModelFolder, saveModelFolder } from './folder';
+import { native, type NativeAddon, type NativeConfig, type NativeModel } from '../native';
 import { loadTokenizer, packBatch, type TextTokenizer } from './tokenize';
-import { sigmoid } from './metrics';
-import { BatchQueue } from './serve/queue';
+import { sigmoid } from '../eval/metrics';
+import { BatchQueue } from '../serve/queue';
 
 /** Where a model runs. 'auto' = CUDA when this build and machine have it, else CPU. */
 export type DeviceOption = 'auto' | 'cpu' | 'cuda';
@@ -88,17 +91,16 @@ export function resolveDevice(device: DeviceOption = 'auto'): 'cpu' | 'cuda' {
 
 /** Read a label_names.json (CUI → readable name); errors name the file. */
 export function readLabelNames(file: string): Record<string, string> {
-  try {
-    const v = JSON.parse(fs.readFileSync(file, 'utf8'));
-    if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string'))
-      throw new Error('must be an object {"CUI": "readable name"}');
-    return v as Record<string, string>;
-  } catch (err) {
-    throw new FileError(file, (err as Error).message);
-  }
+  const v = readJsonFile<unknown>(file);
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string'))
+    throw new FileError(file, 'must be an object {"CUI": "readable name"}');
+  return v as Record<string, string>;
 }
 
-/** A ModernBERT model with its tokenizer and labels, living in native memory until close(). */
+/** Symbol.dispose (Node >= 18.18 and 20 have it; Node defines it as Symbol.for('nodejs.dispose'), the fallback). */
+const DISPOSE: typeof Symbol.dispose = Symbol.dispose ?? (Symbol.for('nodejs.dispose') as typeof Symbol.dispose);
+
+/** A ModernBERT model with its tokenizer and labels, living in native memory until close() (or `using`). */
 export class Classifier {
   /** Label names in output order (config.json's id2label). */
   readonly labels: string[];
@@ -238,6 +240,11 @@ export class Classifier {
     this.nativeModel = null;
     return ended;
   }
+  /** close(), for `using clf = await load(dir)` (explicit resource management). */
+  [DISPOSE](): void {
+    void this.close();
+  }
+
 }
 
 function maxLengthFor(options: LoadOptions, tok: TextTokenizer, config: HFConfig): number {
@@ -270,7 +277,9 @@ function warn(line: string): void {
 }
 
 /** Load a Hugging Face ModernBERT folder (config.json, model.safetensors or shards, tokenizer.json). */
-export async function load(dir: string, options: LoadOptions = {}): Promise<Classifier> {
+export async function load(dirOrId: string, options: LoadOptions & { revision?: string } = {}): Promise<Classifier> {
+  // a Hub id `org/name[@rev]` that is not a local path resolves through the Hugging Face cache, as in the CLI
+  const dir = sourceOf(dirOrId)?.kind === 'hub' ? await resolveModel(dirOrId, { revision: options.revision }) : dirOrId;
   const folder = resolveModelFolder(dir);
   const nativeConfig = toNativeConfig(folder.config, folder.configFile);
   const tokSource = options.tokenizer ?? folder.tokenizerFile;
@@ -292,19 +301,19 @@ export async function load(dir: string, options: LoadOptions = {}): Promise<Clas
     const unexpected = report.unexpected.filter((k) => !IGNORED_UNEXPECTED.some((re) => re.test(k)));
     if (unexpected.length)
       warn(`radbert-native: ${folder.dir}: ignored ${unexpected.length} tensor(s) that ${nativeConfig.architecture} does not use, e.g. "${unexpected.slice(0, 3).join('", "')}"`);
+    const labelNames = folder.labelNamesFile ? readLabelNames(folder.labelNamesFile) : undefined;
+    return new Classifier(model, folder.config, nativeConfig, tokenizer, device, maxLengthFor(options, tokenizer, folder.config), {
+      labelNames,
+      batchSize: options.batchSize,
+      dtype: options.dtype,
+      maxBatchTokens: options.maxBatchTokens,
+      maxBatchSize: options.maxBatchSize,
+      maxQueue: options.maxQueue,
+    });
   } catch (err) {
     model.free();
     throw err;
   }
-  const labelNames = folder.labelNamesFile ? readLabelNames(folder.labelNamesFile) : undefined;
-  return new Classifier(model, folder.config, nativeConfig, tokenizer, device, maxLengthFor(options, tokenizer, folder.config), {
-    labelNames,
-    batchSize: options.batchSize,
-    dtype: options.dtype,
-    maxBatchTokens: options.maxBatchTokens,
-    maxBatchSize: options.maxBatchSize,
-    maxQueue: options.maxQueue,
-  });
 }
 
 /** A freshly initialised classifier (Hugging Face's initialisation) for an HF config object and a tokenizer. */

@@ -1,7 +1,8 @@
 /**
  * Learning-rate schedule of Hugging Face Trainer's default (`lr_scheduler_type="linear"`), i.e.
- * transformers.get_linear_schedule_with_warmup, and the step arithmetic of Trainer (steps per epoch, max_steps).
+ * transformers.get_linear_schedule_with_warmup, and the step arithmetic of Trainer (steps per epoch, max_steps), and the batch order of each epoch.
  */
+import { PCG64 } from '../data/rng';
 
 /** Warmup steps as TrainingArguments.get_warmup_steps: warmupSteps if > 0, else ceil(totalSteps * warmupRatio). */
 export function warmupStepsFor(totalSteps: number, warmupRatio = 0, warmupSteps = 0): number {
@@ -27,4 +28,14 @@ export function planSteps(rows: number, batchSize: number, epochs: number, maxSt
   if (maxSteps > 0) return { stepsPerEpoch, totalSteps: maxSteps, epochs: Math.ceil(maxSteps / stepsPerEpoch) };
   // HF: max_steps = ceil(num_train_epochs * steps_per_epoch); a fractional epoch count ends mid-epoch
   return { stepsPerEpoch, totalSteps: Math.ceil(epochs * stepsPerEpoch), epochs: Math.ceil(epochs) };
+}
+
+/** Row order of epoch `epoch`: NumPy PCG64 seeded with (seed << 32) + epoch, permutation of the rows. */
+export function epochOrder(rows: number, seed: number, epoch: number): number[] {
+  return new PCG64(epochSeed(seed, epoch)).permutation(rows);
+}
+
+/** The PCG64 seed of an epoch's batch order: (seed << 32) + epoch. */
+export function epochSeed(seed: number, epoch: number): bigint {
+  return (BigInt(seed >>> 0) << 32n) + BigInt(epoch);
 }

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeFileAtomic } from './checkpoint';
+import { writeFileAtomic } from '../files';
 
 /** UMLS CUIs used by the demo and their preferred names (checked against ROCO captions where they occur). */
 export const DEMO_LABEL_NAMES: Record<string, string> = {
@@ -181,7 +181,7 @@ export function buildWordTokenizer(texts: string[]): { tokenizer: Record<string,
 
 /** The project's copy of the ModernBERT tokenizer (../shared/models/modernbert-tokenizer beside the repo), if present. */
 export function sharedTokenizerDir(): string | undefined {
-  const root = path.resolve(__dirname, '..');
+  const root = path.resolve(__dirname, '..', '..');
   for (const dir of [path.join(root, '..', 'shared', 'models', 'modernbert-tokenizer'), path.join(root, 'shared', 'models', 'modernbert-tokenizer')]) {
     if (fs.existsSync(path.join(dir, 'tokenizer.json'))) return dir;
   }

@@ -4,9 +4,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FileError } from './errors';
+import { FileError } from '../errors';
+import { readJsonFile, tempName, writeFileAtomic } from '../files';
 import { readConfigFile, stringifyConfig, toHFConfigJson, type HFConfig } from './config';
-import type { NativeModel } from './native';
+import type { NativeModel } from '../native';
 
 /** What a model folder holds. */
 export interface ModelFolder {
@@ -23,12 +24,7 @@ export interface ModelFolder {
 
 /** The shard files named by a model.safetensors.index.json, each checked to exist. */
 export function shardFiles(indexFile: string): string[] {
-  let index: unknown;
-  try {
-    index = JSON.parse(fs.readFileSync(indexFile, 'utf8'));
-  } catch (err) {
-    throw new FileError(indexFile, `malformed index: ${(err as Error).message}`);
-  }
+  const index = readJsonFile<unknown>(indexFile, { malformed: 'malformed index' });
   const map = index && typeof index === 'object' ? (index as { weight_map?: unknown }).weight_map : undefined;
   if (!map || typeof map !== 'object' || Array.isArray(map)) throw new FileError(indexFile, 'has no weight_map object {"tensor key": "shard file"}', 'weight_map');
   const dir = path.dirname(indexFile);
@@ -77,23 +73,6 @@ export function resolveModelFolder(dir: string): ModelFolder {
     tokenizerFile: fs.existsSync(tok) ? tok : undefined,
     labelNamesFile: fs.existsSync(names) ? names : undefined,
   };
-}
-
-/** A temporary name next to `file` (same folder, so a rename is atomic). */
-function tempName(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
-}
-
-/** Write a file atomically (temp file + rename), so a crash never leaves a half-written file under the real name. */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = tempName(file);
-  try {
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
 }
 
 /** Files copied along with a tokenizer.json when saving a model folder. */

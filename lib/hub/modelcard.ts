@@ -5,6 +5,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readJsonObjectIfAny } from '../files';
+import { repoIdOfCachePath } from './cache';
+import { sourceOf } from './ids';
 
 /** Options of modelCard(). */
 export interface ModelCardOptions {
@@ -20,24 +23,12 @@ export interface ModelCardOptions {
 
 type Json = Record<string, unknown>;
 
-function readJson(file: string): Json | undefined {
-  try {
-    const v = JSON.parse(fs.readFileSync(file, 'utf8'));
-    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const HUB_ID = /^[A-Za-z0-9_][\w.-]*\/[A-Za-z0-9_][\w.-]*$/;
-
 /** 'org/name' for a Hub id, or for a path inside the HF cache (`.../models--org--name/snapshots/<sha>`), else undefined. */
 export function hubIdOf(source: unknown, kind: 'model' | 'dataset'): string | undefined {
   if (typeof source !== 'string' || !source) return undefined;
-  const plain = source.split('@')[0];
-  if (HUB_ID.test(plain) && !fs.existsSync(source)) return plain;
-  const m = new RegExp(`(?:^|[\\\\/])${kind}s--([^\\\\/]+?)--([^\\\\/]+)[\\\\/]snapshots(?:[\\\\/]|$)`).exec(source);
-  return m ? `${m[1]}/${m[2]}` : undefined;
+  const src = sourceOf(source);
+  if (src?.kind === 'hub') return src.repoId;
+  return repoIdOfCachePath(source, kind);
 }
 
 /** A YAML scalar: plain when safe, else a JSON (double-quoted YAML) string. */
@@ -65,10 +56,10 @@ const SECRET_KEY = /token|secret|password|passwd|credential|api[_-]?key|auth/i;
 
 /** The README.md of a trained model folder (reads config.json, training_args.json, trainer_state.json, label_names.json). */
 export function modelCard(dir: string, options: ModelCardOptions = {}): string {
-  const config = readJson(path.join(dir, 'config.json')) ?? {};
-  const args = readJson(path.join(dir, 'training_args.json'));
-  const state = readJson(path.join(dir, 'trainer_state.json'));
-  const names = (readJson(path.join(dir, 'label_names.json')) ?? {}) as Record<string, unknown>;
+  const config = readJsonObjectIfAny(path.join(dir, 'config.json')) ?? {};
+  const args = readJsonObjectIfAny(path.join(dir, 'training_args.json'));
+  const state = readJsonObjectIfAny(path.join(dir, 'trainer_state.json'));
+  const names = (readJsonObjectIfAny(path.join(dir, 'label_names.json')) ?? {}) as Record<string, unknown>;
   const id2label = (config.id2label ?? {}) as Record<string, string>;
   const labels = Object.keys(id2label)
     .sort((a, b) => Number(a) - Number(b))
@@ -79,7 +70,7 @@ export function modelCard(dir: string, options: ModelCardOptions = {}): string {
 
   const history = Array.isArray(state?.log_history) ? (state!.log_history as Json[]) : [];
   const evals = history.filter((e) => typeof e.eval_f1 === 'number' || typeof e.eval_loss === 'number');
-  const test = [...history].reverse().find((e) => Object.keys(e).some((k) => k.startsWith('test_'))) ?? readJson(path.join(dir, 'test_results.json'));
+  const test = [...history].reverse().find((e) => Object.keys(e).some((k) => k.startsWith('test_'))) ?? readJsonObjectIfAny(path.join(dir, 'test_results.json'));
   const bestStep = typeof state?.best_global_step === 'number' ? state.best_global_step : undefined;
   const bestEval = (bestStep !== undefined ? evals.find((e) => e.step === bestStep) : undefined) ?? evals[evals.length - 1];
 

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { Tokenizer } = require('@huggingface/tokenizers') as typeof import('@huggingface/tokenizers', { with: { 'resolution-mode': 'import' } });
 type Tokenizer = InstanceType<typeof Tokenizer>;
-import { FileError } from './errors';
+import { FileError } from '../errors';
+import { readJsonFile } from '../files';
 
 /** A packed batch: every sequence's ids back to back, and offsets [0, len0, len0+len1, ...]. */
 export interface PackedBatch {
@@ -77,30 +78,6 @@ export class TextTokenizer {
   encodeBatch(texts: string[], maxLength?: number): number[][] {
     return texts.map((t) => this.encode(t, maxLength));
   }
-
-  /** Token id of a token string, if in the vocabulary. */
-  tokenToId(token: string): number | undefined {
-    return this.tokenizer.token_to_id(token);
-  }
-
-  /** Text of token ids (special tokens skipped). */
-  decode(ids: number[]): string {
-    return this.tokenizer.decode(ids, { skip_special_tokens: true });
-  }
-}
-
-function readJson(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new FileError(file, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (err as Error).message);
-  }
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch (err) {
-    throw new FileError(file, `malformed JSON: ${(err as Error).message}`);
-  }
 }
 
 /** Path of tokenizer.json for a file or folder argument, or undefined when a folder has none. */
@@ -117,9 +94,9 @@ export function loadTokenizer(pathOrDir: string): TextTokenizer {
   if (!fs.existsSync(pathOrDir)) throw new FileError(pathOrDir, 'tokenizer not found (pass a tokenizer.json or a folder with one)');
   const file = tokenizerFile(pathOrDir);
   if (!file) throw new FileError(pathOrDir, 'no tokenizer.json here (pass a tokenizer.json or a folder with one)');
-  const json = readJson(file);
+  const json = readJsonFile<Record<string, unknown>>(file);
   const cfgFile = path.join(path.dirname(file), 'tokenizer_config.json');
-  const cfg = fs.existsSync(cfgFile) ? readJson(cfgFile) : {};
+  const cfg = fs.existsSync(cfgFile) ? readJsonFile<Record<string, unknown>>(cfgFile) : {};
   let tok: Tokenizer;
   try {
     tok = new Tokenizer(json, cfg);

@@ -156,3 +156,14 @@ export function metricsFromCounts(c: LabelCounts): Metrics {
 export function computeMetrics(logits: Matrix, labels: Matrix, threshold = 0.5, numLabels?: number): Metrics {
   return metricsFromCounts(countLabels(logits, labels, threshold, numLabels));
 }
+
+/** Mean BCEWithLogits over all rows and labels, in float64 (equals HF's per-batch means weighted by batch size). */
+export function bceWithLogits(logits: ArrayLike<number>, targets: ArrayLike<number>): number {
+  if (logits.length !== targets.length) throw new Error(`bceWithLogits: ${logits.length} logits, ${targets.length} targets`);
+  let s = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const x = logits[i];
+    s += Math.max(x, 0) - x * targets[i] + Math.log1p(Math.exp(-Math.abs(x)));
+  }
+  return logits.length ? s / logits.length : 0;
+}

@@ -1,0 +1,216 @@
+/**
+ * `radbert-native train`: fine-tune with the seed's recipe. With no options: the seed's model and dataset from the HF
+ * cache or the Hub, else the built-in demo. Ctrl-C saves a resumable checkpoint and exits 130.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { writeDemo } from '../data/demo';
+import { UsageError } from '../errors';
+import { cachedSnapshot } from '../hub/cache';
+import { hubCacheDir, hubEndpoint, hubOffline } from '../hub/env';
+import { defaultRepoId, pushToHub } from '../hub/push';
+import { load } from '../model/classifier';
+import { train, type TrainOptions } from '../train/loop';
+import { DEFAULT_DATASET, DEFAULT_MODEL, DEFAULT_OUTPUT, DEVICE_OPTION, err, num, out, shellQuote, str } from './common';
+import type { CommandSpec, Parsed } from './options';
+
+const pos = { min: 0, minExclusive: true };
+
+/** The train command's flags (HF TrainingArguments' names where they exist). */
+export const TRAIN: CommandSpec = {
+  name: 'train',
+  usage: `usage: npx radbert-native train [options]
+
+With no options: trains ${DEFAULT_MODEL} on ${DEFAULT_DATASET} if both are in the
+local Hugging Face cache ($HF_HUB_CACHE, default ~/.cache/huggingface/hub) or the Hub is reachable,
+otherwise runs a small built-in demo (tiny model, generated captions; a few minutes on a CPU).`,
+  epilog: 'Ctrl-C finishes the current step, saves checkpoint-<step> and exits 130; --resume continues to the same result.',
+  options: {
+    dataset: { group: 'data', type: 'string', desc: `local parquet folder (Hub layout data/<split>-*.parquet), a .parquet/.jsonl/.csv file, or a Hub dataset id org/name (default ${DEFAULT_DATASET})` },
+    'dataset-revision': { group: 'data', type: 'string', desc: 'Hub revision of --dataset org/name' },
+    'text-column': { group: 'data', type: 'string', desc: 'text column', default: 'caption' },
+    'label-column': { group: 'data', type: 'string', desc: "label column: list of CUIs (parquet/jsonl) or ';'-separated (csv)", default: 'cui' },
+    'min-label-count': { group: 'data', type: 'integer', desc: 'keep CUIs seen in at least N training rows', default: 1, min: 1 },
+    'skip-bad-rows': { group: 'data', type: 'boolean', desc: 'drop (and list) malformed rows instead of failing' },
+    'split-seed': { group: 'data', type: 'integer', desc: 'seed of the 15% validation split', default: 42, min: 0 },
+    model: { group: 'model', type: 'string', desc: `pretrained ModernBERT folder or Hub id (default ${DEFAULT_MODEL})` },
+    revision: { group: 'model', type: 'string', desc: 'Hub revision of --model org/name' },
+    init: { group: 'model', type: 'string', desc: 'random initialisation from a preset instead of --model', choices: ['tiny', 'small', 'base', 'large'] },
+    tokenizer: { group: 'model', type: 'string', desc: "tokenizer.json or folder (default: the model's)" },
+    'max-length': { group: 'model', type: 'integer', desc: 'truncate to N tokens', default: 256, min: 3 },
+    'label-names': { group: 'model', type: 'string', desc: 'CUI -> name JSON, saved as label_names.json' },
+    epochs: { group: 'recipe', type: 'number', alias: ['num-train-epochs'], desc: 'epochs', default: 20, ...pos },
+    'max-steps': { group: 'recipe', type: 'integer', desc: 'stop after N steps (overrides --epochs)' },
+    lr: { group: 'recipe', type: 'number', alias: ['learning-rate'], desc: 'learning rate', default: '5e-5', ...pos },
+    'batch-size': { group: 'recipe', type: 'integer', alias: ['per-device-train-batch-size'], desc: 'train batch size', default: 8, min: 1 },
+    'eval-batch-size': { group: 'recipe', type: 'integer', alias: ['per-device-eval-batch-size'], desc: 'eval batch size (default: batch size)', min: 1 },
+    'weight-decay': { group: 'recipe', type: 'number', desc: 'AdamW weight decay', default: 0, min: 0 },
+    'warmup-ratio': { group: 'recipe', type: 'number', desc: 'warm-up as a fraction of the steps', default: 0, min: 0 },
+    'warmup-steps': { group: 'recipe', type: 'integer', desc: 'warm-up steps (wins over --warmup-ratio)', default: 0, min: 0 },
+    'max-grad-norm': { group: 'recipe', type: 'number', desc: 'gradient clipping (0 disables)', default: 1.0, min: 0 },
+    'adam-beta1': { group: 'recipe', type: 'number', desc: 'AdamW beta1', default: 0.9, min: 0, max: 1 },
+    'adam-beta2': { group: 'recipe', type: 'number', desc: 'AdamW beta2', default: 0.999, min: 0, max: 1 },
+    'adam-epsilon': { group: 'recipe', type: 'number', desc: 'AdamW epsilon', default: '1e-8', ...pos },
+    seed: { group: 'recipe', type: 'integer', desc: 'model init, batch order, dropout', default: 42, min: 0, max: 0xffffffff },
+    threshold: { group: 'recipe', type: 'number', desc: 'decision threshold of the metrics', default: 0.5, min: 0, max: 1 },
+    'output-dir': { group: 'output', type: 'string', desc: 'run folder', default: DEFAULT_OUTPUT },
+    'logging-steps': { group: 'output', type: 'integer', desc: 'log the training loss every N steps', default: 100, min: 1 },
+    'save-total-limit': { group: 'output', type: 'integer', desc: 'checkpoints kept (0 = all)', default: 3, min: 0 },
+    'overwrite-output-dir': { group: 'output', type: 'boolean', desc: 'delete checkpoints of an earlier run in the output dir' },
+    resume: { group: 'output', type: 'boolean', desc: 'continue from the last checkpoint in the output dir' },
+    'resume-from-checkpoint': { group: 'output', type: 'string', desc: 'continue from this checkpoint' },
+    'push-to-hub': { group: 'output', type: 'boolean', desc: 'push the final model to the Hub (needs HF_TOKEN or huggingface-cli login)' },
+    'hub-model-id': { group: 'output', type: 'string', desc: 'repo to push to (default: <your user>/<output dir name>)' },
+    'hub-private-repo': { group: 'output', type: 'boolean', desc: 'create the pushed repo private' },
+    demo: { group: 'run', type: 'boolean', desc: 'run the built-in demo' },
+    device: { group: 'run', ...DEVICE_OPTION },
+    threads: { group: 'run', type: 'integer', desc: 'libtorch threads', min: 1 },
+    bf16: { group: 'run', type: 'boolean', desc: 'bf16 autocast (HF Trainer bf16=True): fp32 weights, bf16 matmuls; faster on CPUs with AVX512-BF16/AMX and on GPUs' },
+    quiet: { group: 'run', type: 'boolean', desc: 'print nothing' },
+  },
+};
+
+/** train()'s options from the parsed flags. */
+function trainOptions(values: Parsed['values']): TrainOptions {
+  return {
+    dataset: str(values, 'dataset') ?? DEFAULT_DATASET,
+    datasetRevision: str(values, 'dataset-revision'),
+    revision: str(values, 'revision'),
+    textColumn: str(values, 'text-column'),
+    labelColumn: str(values, 'label-column'),
+    minLabelCount: num(values, 'min-label-count'),
+    skipBadRows: values['skip-bad-rows'] === true,
+    splitSeed: num(values, 'split-seed'),
+    tokenizer: str(values, 'tokenizer'),
+    maxLength: num(values, 'max-length'),
+    model: str(values, 'model'),
+    init: str(values, 'init') as TrainOptions['init'],
+    labelNames: str(values, 'label-names'),
+    outputDir: str(values, 'output-dir') ?? DEFAULT_OUTPUT,
+    overwriteOutputDir: values['overwrite-output-dir'] === true,
+    epochs: num(values, 'epochs'),
+    maxSteps: num(values, 'max-steps'),
+    learningRate: num(values, 'lr'),
+    batchSize: num(values, 'batch-size'),
+    evalBatchSize: num(values, 'eval-batch-size'),
+    weightDecay: num(values, 'weight-decay'),
+    warmupRatio: num(values, 'warmup-ratio'),
+    warmupSteps: num(values, 'warmup-steps'),
+    maxGradNorm: num(values, 'max-grad-norm'),
+    adamBeta1: num(values, 'adam-beta1'),
+    adamBeta2: num(values, 'adam-beta2'),
+    adamEpsilon: num(values, 'adam-epsilon'),
+    seed: num(values, 'seed'),
+    threshold: num(values, 'threshold'),
+    loggingSteps: num(values, 'logging-steps'),
+    saveTotalLimit: num(values, 'save-total-limit'),
+    resume: values.resume === true ? true : str(values, 'resume-from-checkpoint'),
+    device: str(values, 'device') as TrainOptions['device'],
+    threads: num(values, 'threads'),
+    bf16: values.bf16 === true,
+    quiet: values.quiet === true,
+  };
+}
+
+/** Whether the Hub answers (quickly) — used only to choose between the seed's defaults and the demo. */
+async function hubReachable(): Promise<boolean> {
+  if (hubOffline()) return false;
+  try {
+    const r = await fetch(`${hubEndpoint()}/api/models/${DEFAULT_MODEL}`, { method: 'HEAD', signal: AbortSignal.timeout(5000) });
+    return r.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** With no options: the seed's model + dataset (from the cache, else the Hub), else the demo. Returns whether to run the demo. */
+async function chooseDefaults(opts: TrainOptions): Promise<boolean> {
+  const m = cachedSnapshot(DEFAULT_MODEL, 'model');
+  const d = cachedSnapshot(DEFAULT_DATASET, 'dataset');
+  if (m && d) {
+    opts.model = m;
+    opts.dataset = d;
+    err(`training ${DEFAULT_MODEL} on ${DEFAULT_DATASET} from the local HF cache (${hubCacheDir()})`);
+    return false;
+  }
+  if (await hubReachable()) {
+    err(`training ${DEFAULT_MODEL} on ${DEFAULT_DATASET} from ${hubEndpoint()}`);
+    return false;
+  }
+  err(`${DEFAULT_MODEL} / ${DEFAULT_DATASET} are not in the local HF cache (${hubCacheDir()}): running the built-in demo instead (tiny model, generated captions; see --help)`);
+  return true;
+}
+
+/** The demo's data, tokenizer and recipe; a previous demo run in the same folder is replaced rather than refused. */
+function useDemo(opts: TrainOptions): void {
+  const files = writeDemo();
+  Object.assign(opts, {
+    dataset: files.dataset,
+    tokenizer: opts.tokenizer ?? files.tokenizer,
+    init: opts.model ? undefined : (opts.init ?? 'tiny'),
+    configOverrides: files.configOverrides,
+    labelNames: opts.labelNames ?? files.labelNames,
+    maxLength: opts.maxLength ?? 64,
+    epochs: opts.epochs ?? 8,
+    learningRate: opts.learningRate ?? 1e-3,
+    loggingSteps: opts.loggingSteps ?? 50,
+  });
+  const dir = path.resolve(opts.outputDir!);
+  const prevCk = fs.existsSync(dir) ? fs.readdirSync(dir).filter((n) => /^checkpoint-\d+$/.test(n)).map((n) => path.join(dir, n, 'training_args.json')) : [];
+  for (const f of [path.join(dir, 'training_args.json'), ...prevCk]) {
+    try {
+      if (JSON.parse(fs.readFileSync(f, 'utf8')).dataset === files.dataset && !opts.resume) opts.overwriteOutputDir = true;
+    } catch {
+      /* not there */
+    }
+  }
+}
+
+/** After the demo: a prediction with the model just trained. */
+async function showDemoPrediction(outputDir: string): Promise<void> {
+  using clf = await load(outputDir);
+  const text = 'CT of Chest with pneumothorax';
+  const p = await clf.predict(text);
+  out(`\npredict "${text}":`);
+  for (const l of p.labels) out(`  ${p.probabilities[l].toFixed(4)}  ${clf.labelName(l)}`);
+  out(`\nthe demo model is in ${outputDir}; try: npx radbert-native predict "MRI of the brain with a cyst" --model ${shellQuote(path.relative(process.cwd(), outputDir) || '.')}`);
+}
+
+/** Run train with parsed flags (`args` as given, for the resume hint). */
+export async function trainCommand({ values }: Parsed, args: string[]): Promise<number> {
+  if (values.resume && values['resume-from-checkpoint']) throw new UsageError('pass --resume or --resume-from-checkpoint, not both');
+  const opts = trainOptions(values);
+  let demo = values.demo === true;
+  if (args.length === 0) demo = await chooseDefaults(opts);
+  else if (!opts.model && !opts.init && !demo && !opts.resume) opts.model = DEFAULT_MODEL;
+  if (demo) useDemo(opts);
+
+  const controller = new AbortController();
+  let sigints = 0;
+  const onSigint = () => {
+    sigints++;
+    if (sigints === 1) {
+      err('\nCtrl-C: finishing the current step and saving a checkpoint (Ctrl-C again to quit without saving)');
+      controller.abort();
+    } else process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const result = await train({ ...opts, signal: controller.signal });
+    if (result.interrupted) {
+      const kept = args.filter((a, i) => !['--resume', '--overwrite-output-dir'].includes(a) && a !== '--resume-from-checkpoint' && args[i - 1] !== '--resume-from-checkpoint' && !a.startsWith('--resume-from-checkpoint='));
+      err(`interrupted at step ${result.globalStep}; saved ${result.checkpoint}`);
+      err(`resume with: npx radbert-native train ${[...kept, '--resume'].map(shellQuote).join(' ')}`);
+      return 130;
+    }
+    if (values['push-to-hub']) {
+      const repoId = str(values, 'hub-model-id') ?? (await defaultRepoId(result.outputDir));
+      const pushed = await pushToHub(result.outputDir, { repoId, private: values['hub-private-repo'] === true });
+      out(`pushed ${result.outputDir} to ${pushed.repoUrl} (${pushed.commitUrl})`);
+    }
+    if (demo) await showDemoPrediction(result.outputDir);
+    return 0;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * The classification task (the seed's Part 3): multi-label CUI tagging with BCEWithLogits, micro-F1 picks the best
+ * checkpoint. Reads the dataset, fits the labels on the train split, builds the classifier (resumed, from a pretrained
+ * body, or a preset) and serves the loop its batches, steps and evaluations.
+ */
+import * as path from 'node:path';
+import { UsageError } from '../errors';
+import { fitLabels, LabelBinarizer } from '../data/labels';
+import { DataError, formatBadRow, readRows, type Row } from '../data/readers';
+import { seedSplit } from '../data/split';
+import { bceWithLogits, computeMetrics } from '../eval/metrics';
+import { resolveSource } from '../hub/download';
+import { createClassifier, load, readLabelNames, type Classifier } from '../model/classifier';
+import { classifierConfig, labelsOf, presetConfig, type HFConfig } from '../model/config';
+import { resolveModelFolder, saveModelFolder } from '../model/folder';
+import { packBatch, tokenizerFile } from '../model/tokenize';
+import { readJsonFile } from '../files';
+import type { ResolvedTrainOptions } from './options';
+import { CLASSIFICATION_METRICS } from './report';
+import type { Evaluation, TaskBatch, TrainTask } from './task';
+
+/** The classification task, its labels, and how its model was made (for the notices). */
+export interface ClassificationTask extends TrainTask {
+  readonly labels: string[];
+  /** 'resumed from …', '<model> (N tensors loaded, …)' or '<preset> preset, random init (seed …)'. */
+  readonly modelDescription: string;
+}
+
+/** Read the dataset, split it as the seed does, and fit (or, resuming, check) the labels. */
+async function readData(o: ResolvedTrainOptions, info: (line: string) => void, resumeDir: string | undefined) {
+  if (typeof o.dataset !== 'string' || !o.dataset) throw new UsageError('dataset is required');
+  const datasetPath = await resolveSource(o.dataset, 'dataset', { revision: o.datasetRevision });
+  const read = await readRows(datasetPath, { textColumn: o.textColumn, labelColumn: o.labelColumn, skipBadRows: o.skipBadRows });
+  if (read.skipped.length) {
+    const bySplit: Record<string, number> = {};
+    for (const b of read.skipped) bySplit[b.split] = (bySplit[b.split] ?? 0) + 1;
+    info(`skipped ${read.skipped.length} bad row(s) (${Object.entries(bySplit).map(([s, n]) => `${s}: ${n}`).join(', ')}):`);
+    for (const b of read.skipped.slice(0, 20)) info(`  ${formatBadRow(b)}`);
+    if (read.skipped.length > 20) info(`  ... and ${read.skipped.length - 20} more`);
+  }
+  const split = seedSplit(read.splits, { seed: o.splitSeed });
+  if (!split.train.length) throw new DataError(`${o.dataset}: the training split is empty`);
+  let binarizer: LabelBinarizer;
+  if (resumeDir) {
+    const labels = labelsOf(readJsonFile<HFConfig>(path.join(resumeDir, 'config.json')));
+    if (!labels) throw new Error(`${resumeDir}/config.json: no id2label`);
+    binarizer = new LabelBinarizer(labels);
+    const fresh = fitLabels(split.train, { minLabelCount: o.minLabelCount });
+    if (fresh.classes.join('\n') !== labels.join('\n'))
+      throw new Error(`${resumeDir}: its ${labels.length} labels differ from the ${fresh.numLabels} of this dataset's train split (resume with the same --dataset and --min-label-count)`);
+  } else {
+    binarizer = fitLabels(split.train, { minLabelCount: o.minLabelCount });
+  }
+  const labels = [...binarizer.classes];
+  if (!labels.length) throw new DataError(`${o.dataset}: no labels in the train split (column '${o.labelColumn}')`);
+  const y = { train: binarizer.transform(split.train), validation: binarizer.transform(split.validation), test: binarizer.transform(split.test) };
+  info(
+    `data: train ${split.train.length}, validation ${split.validation.length}, test ${split.test.length} rows; ` +
+      `${labels.length} labels (sorted CUIs of the train split${binarizer.dropped.length ? `, ${binarizer.dropped.length} rarer than --min-label-count ${o.minLabelCount} dropped` : ''})`,
+  );
+  const ignoredOutside = new Set([...y.validation.ignoredLabels, ...y.test.ignoredLabels]);
+  if (y.validation.ignored || y.test.ignored)
+    info(`labels not in the train split ignored: ${ignoredOutside.size} distinct CUIs (${y.validation.ignored} occurrences in validation, ${y.test.ignored} in test)`);
+  return { split, labels, y };
+}
+
+/** The classifier to train: resumed from a checkpoint, a pretrained body with a new head, or a preset's random init. */
+async function buildClassifier(o: ResolvedTrainOptions, info: (line: string) => void, labels: string[], resumeDir: string | undefined, device: 'cpu' | 'cuda') {
+  let labelNames: Record<string, string> | undefined = typeof o.labelNames === 'string' ? readLabelNames(o.labelNames) : o.labelNames;
+  const common = { maxLength: o.maxLength, device, batchSize: o.evalBatchSize };
+  if (resumeDir) {
+    const tokenizerFrom = o.tokenizer ?? resumeDir;
+    const clf = await load(resumeDir, { ...common, tokenizer: tokenizerFrom });
+    if (!labelNames && Object.keys(clf.labelNames).length) labelNames = clf.labelNames;
+    return { clf, tokenizerFrom, labelNames, description: `resumed from ${resumeDir}`, after: (c: Classifier) => c.model.loadOptimizer(path.join(resumeDir, 'optimizer.safetensors')) };
+  }
+  if (o.model) {
+    const folder = resolveModelFolder(await resolveSource(o.model, 'model', { revision: o.revision }));
+    const tok = o.tokenizer ?? folder.tokenizerFile;
+    if (!tok) throw new UsageError(`${o.model} has no tokenizer.json: pass --tokenizer`);
+    const clf = await createClassifier(classifierConfig({ ...folder.config }, labels), { ...common, tokenizer: tok, seed: o.seed });
+    if (!labelNames && folder.labelNamesFile) labelNames = readLabelNames(folder.labelNamesFile);
+    const model = o.model;
+    let description = model;
+    const after = async (c: Classifier) => {
+      const report = await c.model.loadWeights(folder.weightFiles);
+      if (!report.loaded.length) throw new Error(`${model}: none of its tensors fit ModernBertForSequenceClassification`);
+      if (report.missing.length)
+        info(
+          `Some weights of ModernBertForSequenceClassification were not initialized from the model checkpoint at ${model} and are newly initialized: ` +
+            `[${report.missing.join(', ')}]\nYou should probably TRAIN this model on a down-stream task to be able to use it for predictions and inference.`,
+        );
+      if (report.unexpected.length) info(`unused weights of ${model}: ${report.unexpected.length} (e.g. ${report.unexpected.slice(0, 3).join(', ')})`);
+      description = `${model} (${report.loaded.length} tensors loaded, ${report.missing.length} newly initialized)`;
+    };
+    return { clf, tokenizerFrom: tok, labelNames, get description() { return description; }, after };
+  }
+  const preset = o.init ?? 'tiny';
+  const tok = o.tokenizer;
+  if (!tok) throw new UsageError('--init needs --tokenizer (a tokenizer.json or a folder with one)');
+  if (!tokenizerFile(tok)) throw new Error(`${tok}: no tokenizer.json here`);
+  const clf = await createClassifier(classifierConfig({ ...presetConfig(preset), ...(o.configOverrides ?? {}) }, labels), { ...common, tokenizer: tok, seed: o.seed });
+  return { clf, tokenizerFrom: tok, labelNames, description: `${preset} preset, random init (seed ${o.seed})`, after: async () => undefined };
+}
+
+/** Token ids of each row; every id must be inside the model's vocabulary. */
+function encodeSplit(clf: Classifier, name: string, rows: Row[]): number[][] {
+  const seqs = clf.encode(rows.map((r) => r.text));
+  const vocab = clf.nativeConfig.vocabSize;
+  for (const s of seqs) for (const id of s) if (id >= vocab || id < 0) throw new Error(`${name}: token id ${id} is outside the model's vocabulary (${vocab}); is --tokenizer the model's tokenizer?`);
+  return seqs;
+}
+
+/** Set up the classification task of a run (the classifier is closed again if any later set-up step throws). */
+export async function classificationTask(
+  o: ResolvedTrainOptions,
+  ctx: { info: (line: string) => void; resumeDir?: string; device: 'cpu' | 'cuda' },
+): Promise<ClassificationTask> {
+  const { split, labels, y } = await readData(o, ctx.info, ctx.resumeDir);
+  const built = await buildClassifier(o, ctx.info, labels, ctx.resumeDir, ctx.device);
+  const clf = built.clf;
+  try {
+    await built.after(clf);
+    clf.dtype = o.bf16 === true ? 'bfloat16' : 'float32';
+    const ids = { train: encodeSplit(clf, 'train', split.train), validation: encodeSplit(clf, 'validation', split.validation), test: encodeSplit(clf, 'test', split.test) };
+    const k = labels.length;
+    return {
+      model: clf.model,
+      labels,
+      modelDescription: built.description,
+      trainRows: split.train.length,
+      evalRows: split.validation.length,
+      testRows: split.test.length,
+      metrics: CLASSIFICATION_METRICS,
+      best: { metric: 'f1', greaterIsBetter: true },
+      batch(rows: number[]): TaskBatch {
+        const targets = new Float32Array(rows.length * k);
+        rows.forEach((r, j) => targets.set(y.train.data.subarray(r * k, (r + 1) * k), j * k));
+        return { ...packBatch(rows.map((i) => ids.train[i])), rows: rows.length, targets };
+      },
+      step(batch, options) {
+        if (!batch.targets) throw new Error('classification: the batch has no targets');
+        return clf.model.trainStep(batch.ids, batch.cuSeqlens, batch.targets, options);
+      },
+      async evaluate(which): Promise<Evaluation> {
+        const start = Date.now();
+        const seqs = ids[which];
+        const targets = y[which].data;
+        const logits = await clf.logitsMatrix(seqs); // evalBatchSize rows per call, under autocast with --bf16
+        const m = computeMetrics(logits, targets, o.threshold, k);
+        return {
+          loss: bceWithLogits(logits, targets),
+          metrics: Object.fromEntries(CLASSIFICATION_METRICS.map((c) => [c.key, m[c.key]])),
+          runtime: (Date.now() - start) / 1000,
+          rows: seqs.length,
+          batches: Math.ceil(seqs.length / o.evalBatchSize),
+        };
+      },
+      save: (dir) => saveModelFolder(dir, { config: clf.config, model: clf.model, tokenizerFrom: built.tokenizerFrom, labelNames: built.labelNames }),
+      close: () => clf.close(),
+    };
+  } catch (err) {
+    clf.close();
+    throw err;
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The training loop: the seed's recipe (Hugging Face Trainer defaults: AdamW 0.9/0.999/1e-8, linear decay, grad clip
+ * 1.0, eval + save every epoch, best checkpoint by the task's metric) on the native model, with HF-shaped checkpoints
+ * (trainer_state.json, training_args.json) that also resume bit-exactly (radbert_state.json, optimizer.safetensors).
+ *
+ * train() sets a run up (train/setup.ts), builds the task (train/classify.ts) and runs trainLoop(); the loop is
+ * task-agnostic (train/task.ts says how a task plugs in) and its named steps live in train/run.ts.
+ *
+ * Batch order: each epoch shuffles the training rows with NumPy's PCG64 (data/rng.ts) seeded with
+ * (seed << 32) + epoch. This is deterministic and resumable, but NOT the order of torch's RandomSampler, so runs
+ * match HF Trainer in distribution, not step by step.
+ */
+import * as fs from 'node:fs';
+import { resolveDevice } from '../model/classifier';
+import { native } from '../native';
+import { classificationTask } from './classify';
+import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions, type TrainResult } from './options';
+import { Progress } from './progress';
+import { evaluateAndSave, finishRun, logTraining, resumeCounters, saveAfterCrash, saveCheckpoint, type Run } from './run';
+import { epochOrder, linearScheduleLr, planSteps, warmupStepsFor } from './schedule';
+import { outputOf, prepareRunFolder, trainingArguments, type Output, type RunFolder } from './setup';
+import type { TrainTask } from './task';
+
+export type { LogEntry, TrainOptions, TrainResult } from './options';
+export type { RadbertState, TrainerState } from './state';
+
+/** Fine-tune a ModernBERT classifier with the seed's recipe; writes checkpoints and the best model to outputDir. */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const o = resolveTrainOptions(options);
+  const out = outputOf(o);
+  const t0 = Date.now();
+  const folder = prepareRunFolder(o);
+  const device = resolveDevice(o.device);
+  if (o.threads) native().setNumThreads(o.threads);
+  const task = await classificationTask(o, { info: out.info, resumeDir: folder.resumeDir, device });
+  try {
+    out.info(`model: ${task.modelDescription}; ${task.model.info().numParameters.toLocaleString('en-US')} parameters on ${device}`);
+    const result = await trainLoop(task, o, folder, out, { t0, trainingArgs: trainingArguments(o, folder, task.best, device) });
+    return { ...result, labels: task.labels };
+  } finally {
+    task.close();
+  }
+}
+
+/** Run the loop of any TrainTask from where `folder` says (fresh or resumed) to the end, an interrupt, or a crash. */
+export async function trainLoop(
+  task: TrainTask,
+  o: ResolvedTrainOptions,
+  folder: RunFolder,
+  out: Output,
+  extra: { t0: number; trainingArgs: Record<string, unknown> },
+): Promise<Omit<TrainResult, 'labels'>> {
+  const { stepsPerEpoch, totalSteps, epochs } = planSteps(task.trainRows, o.batchSize, o.epochs, o.maxSteps);
+  const warmup = warmupStepsFor(totalSteps, o.warmupRatio, o.warmupSteps);
+  const rs = folder.resumeState;
+  if (rs && rs.total_steps !== totalSteps) out.info(`note: the checkpoint planned ${rs.total_steps} steps, this run plans ${totalSteps} (the schedule follows this run)`);
+  if (rs && rs.train_rows !== task.trainRows) throw new Error(`${folder.resumeDir}: it was trained on ${rs.train_rows} rows, this train split has ${task.trainRows}`);
+  fs.mkdirSync(folder.outputDir, { recursive: true });
+
+  const mode = o.progress === 'auto' ? (process.stderr.isTTY ? 'bar' : 'lines') : o.progress;
+  const progress = new Progress(totalSteps, { tty: mode === 'bar', quiet: o.quiet === true || mode === 'none' });
+  const r: Run = { task, o, folder, out, progress, ...extra, plan: { stepsPerEpoch, totalSteps, epochs, warmup }, ...resumeCounters(task, o, folder) };
+  if (!task.evalRows) out.info('note: the validation split is empty; no best-model selection (the last checkpoint is kept)');
+  out.info(
+    `training: ${totalSteps} steps (${stepsPerEpoch} per epoch, ${epochs} epoch(s)), batch ${o.batchSize}, lr ${o.learningRate} linear decay` +
+      `${warmup ? `, ${warmup} warmup steps` : ''}, seed ${o.seed}${r.globalStep ? `; resuming at step ${r.globalStep}` : ''}`,
+  );
+
+  progress.start(r.globalStep);
+  let interrupted = false;
+  let epoch = r.globalStep / stepsPerEpoch; // fractional, as HF logs it
+  try {
+    while (r.globalStep < totalSteps && r.epochIndex < epochs && !interrupted) {
+      const rows = r.order.slice(r.stepInEpoch * o.batchSize, (r.stepInEpoch + 1) * o.batchSize);
+      const batch = task.batch(rows);
+      const lr = linearScheduleLr(o.learningRate, r.globalStep, totalSteps, warmup);
+      const res = await task.step(batch, {
+        lr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEpsilon, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm,
+        seed: o.seed + r.globalStep, bf16: o.bf16 === true,
+      });
+      r.globalStep++;
+      r.stepInEpoch++;
+      r.lossSinceLog += res.loss;
+      r.stepsSinceLog++;
+      r.totalLoss += res.loss;
+      r.lastGradNorm = res.gradNorm;
+      epoch = r.epochIndex + r.stepInEpoch / stepsPerEpoch;
+      progress.tick(r.globalStep, res.loss, batch.rows);
+      o.onStep?.(r.globalStep, { loss: res.loss, gradNorm: res.gradNorm, learningRate: lr });
+      logTraining(r, res.gradNorm, lr, epoch);
+
+      const epochDone = r.stepInEpoch >= stepsPerEpoch;
+      if (epochDone) {
+        r.epochIndex++;
+        r.stepInEpoch = 0;
+        r.order = epochOrder(task.trainRows, o.seed, r.epochIndex);
+        await evaluateAndSave(r, r.epochIndex, 'epoch');
+      } else if (r.globalStep >= totalSteps) {
+        await evaluateAndSave(r, epoch, 'last-step');
+      }
+      if (o.signal?.aborted) {
+        if (!(epochDone || r.globalStep >= totalSteps)) await saveCheckpoint(r, epoch, 'interrupt');
+        interrupted = true;
+      }
+    }
+  } catch (err) {
+    progress.done();
+    await saveAfterCrash(r, err, epoch);
+  }
+  progress.done();
+
+  const result: Omit<TrainResult, 'labels'> = {
+    outputDir: folder.outputDir,
+    globalStep: r.globalStep,
+    totalSteps,
+    interrupted,
+    checkpoint: r.lastSaved ?? folder.resumeDir,
+    bestCheckpoint: r.bestCheckpoint ?? undefined,
+    bestMetric: r.bestMetric ?? undefined,
+    logHistory: r.logHistory,
+  };
+  if (!interrupted) await finishRun(r, epoch, result);
+  return result;
+}

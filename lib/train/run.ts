@@ -1,0 +1,205 @@
+/**
+ * The state of a running loop and the named steps the loop calls: resume it from a checkpoint, log the training loss,
+ * evaluate + report + pick the best + save at an epoch's end, save a checkpoint, save after a crash, finish the run.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { writeFileAtomic } from '../files';
+import type { Progress } from './progress';
+import { rotateCheckpoints, writeCheckpoint, writeRunFiles } from './checkpoints';
+import type { LogEntry, ResolvedTrainOptions, TrainResult } from './options';
+import { metricsRow, splitTable, tableHeader, epochColumns } from './report';
+import { epochOrder, epochSeed } from './schedule';
+import type { Output, RunFolder } from './setup';
+import { evalLogEntry, round, trainerState, type RadbertState, type TrainerState } from './state';
+import { bestValue, isBetter, type TrainTask } from './task';
+
+/** Everything the loop and its steps share: the task, options, plan, output and the counters that resume restores. */
+export interface Run {
+  task: TrainTask;
+  o: ResolvedTrainOptions;
+  folder: RunFolder;
+  out: Output;
+  progress: Progress;
+  trainingArgs: Record<string, unknown>;
+  plan: { stepsPerEpoch: number; totalSteps: number; epochs: number; warmup: number };
+  t0: number;
+  elapsedBefore: number;
+  globalStep: number;
+  epochIndex: number;
+  stepInEpoch: number;
+  /** Row order of the current epoch. */
+  order: number[];
+  lossSinceLog: number;
+  stepsSinceLog: number;
+  totalLoss: number;
+  lastGradNorm: number | null;
+  lastTrainLoss?: number;
+  logHistory: LogEntry[];
+  bestMetric: number | null;
+  bestCheckpoint: string | null;
+  bestStep: number | null;
+  lastSaved?: string;
+  headerPrinted: boolean;
+}
+
+/** The counters of a new run, or of the checkpoint being resumed (bit-exact: same order, step, losses, best). */
+export function resumeCounters(task: TrainTask, o: ResolvedTrainOptions, folder: RunFolder) {
+  const rs = folder.resumeState;
+  const ts = folder.resumeTrainerState;
+  const logHistory: LogEntry[] = ts ? [...ts.log_history] : [];
+  let bestCheckpoint = ts?.best_model_checkpoint ?? null;
+  if (bestCheckpoint && !fs.existsSync(bestCheckpoint)) {
+    // the run folder may have moved: look for the same checkpoint name in this one
+    const here = path.join(folder.outputDir, path.basename(bestCheckpoint));
+    bestCheckpoint = fs.existsSync(here) ? here : null;
+  }
+  const epochIndex = rs?.epoch_index ?? 0;
+  let lastTrainLoss: number | undefined;
+  for (const e of logHistory) if (typeof e.loss === 'number') lastTrainLoss = e.loss;
+  return {
+    logHistory,
+    bestMetric: ts?.best_metric ?? null,
+    bestCheckpoint,
+    bestStep: ts?.best_global_step ?? null,
+    globalStep: rs?.global_step ?? 0,
+    epochIndex,
+    stepInEpoch: rs?.step_in_epoch ?? 0,
+    lossSinceLog: rs?.loss_since_log ?? 0,
+    stepsSinceLog: rs?.steps_since_log ?? 0,
+    totalLoss: rs?.total_loss ?? 0,
+    lastGradNorm: rs?.last_grad_norm ?? null,
+    lastTrainLoss,
+    order: rs && rs.epoch_index === epochIndex && rs.data_order.length === task.trainRows ? rs.data_order : epochOrder(task.trainRows, o.seed, epochIndex),
+    elapsedBefore: rs?.elapsed_s ?? 0,
+    headerPrinted: false,
+  };
+}
+
+/** Print a table line (clearing the progress bar first). */
+function print(r: Run, line: string): void {
+  r.progress.clear();
+  r.out.print(line);
+}
+
+/** Add a log_history entry (and tell onLog). */
+export function addLog(r: Run, entry: LogEntry): void {
+  r.logHistory.push(entry);
+  r.o.onLog?.(entry);
+}
+
+/** After a step: every loggingSteps steps, log the mean training loss since the last log (HF's `loss` entry). */
+export function logTraining(r: Run, gradNorm: number, lr: number, epoch: number): void {
+  if (r.globalStep % r.o.loggingSteps !== 0) return;
+  const loss = r.lossSinceLog / r.stepsSinceLog;
+  r.lastTrainLoss = loss;
+  r.lossSinceLog = 0;
+  r.stepsSinceLog = 0;
+  addLog(r, { loss, grad_norm: gradNorm, learning_rate: lr, epoch, step: r.globalStep });
+  r.progress.line(` | logged loss ${loss.toFixed(4)} lr ${lr.toExponential(3)} grad_norm ${gradNorm.toFixed(4)}`);
+}
+
+function stateOf(r: Run, reason: RadbertState['reason']): RadbertState {
+  return {
+    format: 'radbert-train-state',
+    version: 1,
+    global_step: r.globalStep,
+    epoch_index: r.epochIndex,
+    step_in_epoch: r.stepInEpoch,
+    steps_per_epoch: r.plan.stepsPerEpoch,
+    total_steps: r.plan.totalSteps,
+    warmup_steps: r.plan.warmup,
+    base_learning_rate: r.o.learningRate,
+    scheduler: { type: 'linear', last_epoch: r.globalStep },
+    prng: { algorithm: 'numpy PCG64 permutation per epoch', seed: r.o.seed, epoch_seed: epochSeed(r.o.seed, r.epochIndex).toString() },
+    data_order: r.order,
+    train_rows: r.task.trainRows,
+    loss_since_log: r.lossSinceLog,
+    steps_since_log: r.stepsSinceLog,
+    total_loss: r.totalLoss,
+    last_grad_norm: r.lastGradNorm,
+    reason,
+    elapsed_s: r.elapsedBefore + (Date.now() - r.t0) / 1000,
+  };
+}
+
+function trainerStateOf(r: Run, epoch: number): TrainerState {
+  return trainerState({
+    bestStep: r.bestStep, bestMetric: r.bestMetric, bestCheckpoint: r.bestCheckpoint, epoch, globalStep: r.globalStep, logHistory: r.logHistory,
+    loggingSteps: r.o.loggingSteps, totalSteps: r.plan.totalSteps, epochs: r.plan.epochs, batchSize: r.o.batchSize,
+  });
+}
+
+/** Save checkpoint-<step> and rotate old ones (save_total_limit, never the best nor the newest). */
+export async function saveCheckpoint(r: Run, epoch: number, reason: RadbertState['reason']): Promise<string> {
+  const dir = await writeCheckpoint(r.folder.outputDir, r.task, stateOf(r, reason), trainerStateOf(r, epoch), r.trainingArgs);
+  r.lastSaved = dir;
+  const deleted = rotateCheckpoints(r.folder.outputDir, r.o.saveTotalLimit, r.bestCheckpoint);
+  if (deleted.length) {
+    r.progress.clear();
+    r.out.info(`deleted ${deleted.map((d) => path.basename(d)).join(', ')} (save_total_limit ${r.o.saveTotalLimit})`);
+  }
+  return dir;
+}
+
+/** Epoch end (or the last step): evaluate on validation, print the table row, keep the best, save a checkpoint. */
+export async function evaluateAndSave(r: Run, epoch: number, reason: 'epoch' | 'last-step'): Promise<void> {
+  const ev = await r.task.evaluate('validation');
+  addLog(r, evalLogEntry('eval', ev, epoch, r.globalStep));
+  if (!r.headerPrinted) {
+    print(r, tableHeader(epochColumns(r.task.metrics)));
+    r.headerPrinted = true;
+  }
+  print(r, metricsRow(r.lastTrainLoss, epoch, r.globalStep, ev.loss, ev.metrics, r.task.metrics));
+  const value = bestValue(r.task.best, ev);
+  if (r.task.evalRows && isBetter(r.task.best, value, r.bestMetric)) {
+    r.bestMetric = value;
+    r.bestStep = r.globalStep;
+    r.bestCheckpoint = path.join(r.folder.outputDir, `checkpoint-${r.globalStep}`);
+  }
+  await saveCheckpoint(r, epoch, reason);
+}
+
+/** A step threw: save what there is (resumable with --resume) when the run got past where it started, then rethrow. */
+export async function saveAfterCrash(r: Run, err: unknown, epoch: number): Promise<never> {
+  if (r.globalStep > (r.folder.resumeState?.global_step ?? 0)) {
+    try {
+      const dir = await saveCheckpoint(r, epoch, 'crash');
+      r.out.info(`training failed at step ${r.globalStep}; saved ${dir} (weights as they were when it failed; resume with --resume)`);
+    } catch (saveErr) {
+      r.out.info(`training failed, and saving a checkpoint failed too: ${(saveErr as Error).message}`);
+    }
+  }
+  throw err;
+}
+
+/** End of training: the summary log entry, the best weights back, the test split, the final model folder. */
+export async function finishRun(r: Run, epoch: number, result: Omit<TrainResult, 'labels'>): Promise<void> {
+  const runtime = r.elapsedBefore + (Date.now() - r.t0) / 1000;
+  addLog(r, {
+    train_runtime: round(runtime, 4),
+    train_samples_per_second: round((r.plan.totalSteps * r.o.batchSize) / runtime, 3),
+    train_steps_per_second: round(r.plan.totalSteps / runtime, 3),
+    total_flos: 0,
+    train_loss: r.globalStep ? r.totalLoss / r.globalStep : 0,
+    epoch,
+    step: r.globalStep,
+  });
+  if (r.bestCheckpoint && fs.existsSync(path.join(r.bestCheckpoint, 'model.safetensors'))) {
+    r.out.info(`Loading best model from ${r.bestCheckpoint} (score: ${r.bestMetric}).`);
+    const rep = await r.task.model.loadWeights([path.join(r.bestCheckpoint, 'model.safetensors')]);
+    if (rep.missing.length) throw new Error(`${r.bestCheckpoint}: ${rep.missing.length} tensors missing`);
+  }
+  if (r.task.testRows) {
+    const ev = await r.task.evaluate('test');
+    const entry = evalLogEntry('test', ev, epoch, r.globalStep);
+    addLog(r, entry);
+    print(r, `test split (${ev.rows} rows), best model${r.bestStep !== null ? ` (checkpoint-${r.bestStep})` : ''}:`);
+    for (const line of splitTable('test', ev.loss, ev.metrics, r.task.metrics)) print(r, line);
+    result.test = { ...ev.metrics, loss: ev.loss } as TrainResult['test'];
+    writeFileAtomic(path.join(r.folder.outputDir, 'test_results.json'), JSON.stringify(entry, null, 2) + '\n');
+  }
+  await r.task.save(r.folder.outputDir);
+  writeRunFiles(r.folder.outputDir, trainerStateOf(r, epoch), r.trainingArgs);
+  r.out.info(`saved the best model to ${r.folder.outputDir}`);
+}

@@ -1,0 +1,106 @@
+/** Set-up of a run before the loop: where output goes, the run folder (resume or start over), training_args.json. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UsageError } from '../errors';
+import { readJsonFile } from '../files';
+import { lastCheckpoint, listCheckpoints } from './checkpoints';
+import type { ResolvedTrainOptions } from './options';
+import type { RadbertState, TrainerState } from './state';
+import type { BestRule } from './task';
+
+/** Where table rows / results (print) and notices (info) go. */
+export interface Output {
+  print: (line: string) => void;
+  info: (line: string) => void;
+}
+
+/** print → stdout and info → stderr unless the options redirect or silence them. */
+export function outputOf(o: ResolvedTrainOptions): Output {
+  const quiet = o.quiet === true;
+  const line = (stream: NodeJS.WriteStream) => (l: string) => void stream.write(l.endsWith('\n') ? l : `${l}\n`);
+  return {
+    print: quiet ? () => undefined : (o.print ?? line(process.stdout)),
+    info: quiet ? () => undefined : (o.info ?? line(process.stderr)),
+  };
+}
+
+/** The run folder and, when resuming, the checkpoint and its two state files. */
+export interface RunFolder {
+  outputDir: string;
+  resumeDir?: string;
+  resumeState?: RadbertState;
+  resumeTrainerState?: TrainerState;
+}
+
+/**
+ * Resume from the last (or the named) checkpoint, or start a new run: an output folder holding an earlier run's
+ * checkpoints is refused unless overwriteOutputDir, which deletes them.
+ */
+export function prepareRunFolder(o: ResolvedTrainOptions): RunFolder {
+  const outputDir = path.resolve(o.outputDir);
+  let resumeDir: string | undefined;
+  if (o.resume) {
+    resumeDir = typeof o.resume === 'string' ? path.resolve(o.resume) : lastCheckpoint(outputDir);
+    if (!resumeDir) throw new Error(`--resume: no checkpoint-*/radbert_state.json in ${outputDir} (nothing to resume; drop --resume to start a new run)`);
+    if (!fs.existsSync(path.join(resumeDir, 'radbert_state.json'))) throw new Error(`${resumeDir}: not a resumable checkpoint (no radbert_state.json)`);
+  } else if (listCheckpoints(outputDir).length) {
+    if (!o.overwriteOutputDir)
+      throw new UsageError(`${outputDir} already holds checkpoints of an earlier run: pass --resume to continue it, --overwrite-output-dir to start over, or another --output-dir`);
+    for (const c of listCheckpoints(outputDir)) fs.rmSync(c.dir, { recursive: true, force: true });
+  }
+  if (!resumeDir) return { outputDir };
+  return {
+    outputDir,
+    resumeDir,
+    resumeState: readJsonFile<RadbertState>(path.join(resumeDir, 'radbert_state.json')),
+    resumeTrainerState: readJsonFile<TrainerState>(path.join(resumeDir, 'trainer_state.json')),
+  };
+}
+
+/** training_args.json: HF TrainingArguments' names for the recipe, then ours (data, model, batch order, eval loss). */
+export function trainingArguments(o: ResolvedTrainOptions, run: RunFolder, best: BestRule, device: string): Record<string, unknown> {
+  return {
+    output_dir: run.outputDir,
+    num_train_epochs: o.epochs,
+    max_steps: o.maxSteps,
+    learning_rate: o.learningRate,
+    per_device_train_batch_size: o.batchSize,
+    per_device_eval_batch_size: o.evalBatchSize,
+    weight_decay: o.weightDecay,
+    adam_beta1: o.adamBeta1,
+    adam_beta2: o.adamBeta2,
+    adam_epsilon: o.adamEpsilon,
+    max_grad_norm: o.maxGradNorm,
+    lr_scheduler_type: 'linear',
+    warmup_ratio: o.warmupRatio,
+    warmup_steps: o.warmupSteps,
+    optim: 'adamw_torch_fused',
+    bf16: o.bf16 === true,
+    logging_strategy: 'steps',
+    logging_steps: o.loggingSteps,
+    eval_strategy: 'epoch',
+    save_strategy: 'epoch',
+    save_total_limit: o.saveTotalLimit,
+    load_best_model_at_end: true,
+    metric_for_best_model: best.metric,
+    greater_is_better: best.greaterIsBetter,
+    seed: o.seed,
+    data_seed: null,
+    // ours
+    dataset: o.dataset,
+    text_column: o.textColumn,
+    label_column: o.labelColumn,
+    min_label_count: o.minLabelCount,
+    skip_bad_rows: o.skipBadRows,
+    split_seed: o.splitSeed,
+    validation_fraction: 0.15,
+    tokenizer: o.tokenizer ?? null,
+    max_length: o.maxLength,
+    model: o.model ?? null,
+    init: o.model || run.resumeDir ? null : (o.init ?? 'tiny'),
+    threshold: o.threshold,
+    device,
+    batch_order: 'numpy PCG64 permutation per epoch, seeded (seed << 32) + epoch (not torch RandomSampler order)',
+    eval_loss: 'BCEWithLogits mean over all eval rows and labels, float64 from the logits',
+  };
+}

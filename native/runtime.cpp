@@ -1,0 +1,101 @@
+#include "runtime.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <thread>
+
+namespace radbert {
+
+struct ComputeThread::Impl {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::packaged_task<void()>> queue;
+  std::atomic<int> threads{0};
+};
+
+ComputeThread& ComputeThread::get() {
+  static ComputeThread* instance = new ComputeThread();  // leaked on purpose: no destructor races at process exit
+  return *instance;
+}
+
+ComputeThread::ComputeThread() : impl_(new Impl()) { std::thread([this] { loop(); }).detach(); }
+
+void ComputeThread::run(std::function<void()> fn) {
+  std::packaged_task<void()> task(std::move(fn));
+  auto done = task.get_future();
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->queue.push_back(std::move(task));
+  }
+  impl_->cv.notify_one();
+  done.get();
+}
+
+void ComputeThread::set_threads(int n) { impl_->threads.store(n); }
+
+void ComputeThread::loop() {
+  at::init_num_threads();
+  int applied = 0;
+  for (;;) {
+    std::packaged_task<void()> task;
+    {
+      std::unique_lock<std::mutex> lock(impl_->mu);
+      impl_->cv.wait(lock, [this] { return !impl_->queue.empty(); });
+      task = std::move(impl_->queue.front());
+      impl_->queue.pop_front();
+    }
+    const int want = impl_->threads.load();
+    if (want > 0 && want != applied) {
+      at::set_num_threads(want);
+      applied = want;
+    }
+    task();
+  }
+}
+
+namespace {
+// Any change of any model's parameters, and every model's destruction, bumps the epoch; the next bf16 region clears
+// the cache before using it.
+std::atomic<uint64_t> g_weights_epoch{1};
+uint64_t g_cache_epoch = 0;  // compute thread only: the epoch the cache was filled in
+}  // namespace
+
+void weights_changed() { g_weights_epoch.fetch_add(1); }
+
+Autocast::Autocast(bool on, c10::DeviceType device, bool keep_cache) : on_(on), device_(device), keep_(keep_cache) {
+  if (!on_) return;
+  const uint64_t epoch = g_weights_epoch.load();
+  // A training region always starts from an empty cache: copies cast under no_grad by a forward carry no
+  // autograd history, and gradients must flow through the casts to the float32 weights.
+  if (g_cache_epoch != epoch || !keep_) {
+    at::autocast::clear_cache();
+    g_cache_epoch = epoch;
+  }
+  prev_enabled_ = at::autocast::is_autocast_enabled(device_);
+  prev_dtype_ = at::autocast::get_autocast_dtype(device_);
+  at::autocast::set_autocast_enabled(device_, true);
+  at::autocast::set_autocast_dtype(device_, at::kBFloat16);
+  at::autocast::increment_nesting();
+}
+
+Autocast::~Autocast() {
+  if (!on_) return;
+  if (at::autocast::decrement_nesting() == 0 && !keep_) {
+    at::autocast::clear_cache();
+    g_cache_epoch = 0;  // nothing cached now
+  }
+  at::autocast::set_autocast_enabled(device_, prev_enabled_);
+  at::autocast::set_autocast_dtype(device_, prev_dtype_);
+}
+
+std::string describe(const std::exception& e) {
+  if (auto c10e = dynamic_cast<const c10::Error*>(&e)) return std::string("libtorch: ") + c10e->what_without_backtrace();
+  return e.what();
+}
+
+}  // namespace radbert

@@ -1,0 +1,74 @@
+// Where libtorch work runs: the one compute thread, bf16 autocast with its weight-cast cache, and the state a model
+// handle owns. No N-API here (addon.cpp marshals); no model maths (modernbert/heads).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "heads.h"
+#include "optim.h"
+
+namespace radbert {
+
+// The one native thread that runs every libtorch call. libuv's pool has several threads, and each thread that enters
+// libtorch gets its own OpenMP team and MKL thread setting (set_num_threads is per thread there) and its own malloc
+// arena; calls hopping between them ran a base training step about 1.4x slower than one thread does. Jobs run in
+// submission order; the thread is never joined (it sleeps on its queue when idle).
+class ComputeThread {
+ public:
+  static ComputeThread& get();
+  // Runs fn on the compute thread and waits; its exception, if any, is rethrown here.
+  void run(std::function<void()> fn);
+  // Thread count for libtorch, applied on the compute thread before its next job.
+  void set_threads(int n);
+
+ private:
+  ComputeThread();
+  void loop();
+  struct Impl;
+  Impl* impl_;
+};
+
+// Marks every cached bf16 weight cast stale: call whenever any parameter of any model changes or a model dies.
+void weights_changed();
+
+// bf16 autocast, as torch.autocast(device, dtype=torch.bfloat16) / HF Trainer's bf16=True: fp32 parameters, matmuls
+// and attention in bf16 by libtorch's own autocast op lists. Runs on the compute thread only (autocast state and its
+// weight-cast cache are thread-local there). With keep_cache (forward, eval) the cache of bf16 weight copies lives
+// across calls until weights_changed(); a training region (keep_cache false) starts and ends with an empty cache.
+class Autocast {
+ public:
+  Autocast(bool on, c10::DeviceType device, bool keep_cache);
+  ~Autocast();
+  Autocast(const Autocast&) = delete;
+  Autocast& operator=(const Autocast&) = delete;
+
+ private:
+  bool on_;
+  c10::DeviceType device_;
+  bool keep_;
+  bool prev_enabled_ = false;
+  at::ScalarType prev_dtype_ = at::kBFloat16;
+};
+
+// Everything a model handle owns. Calls lock `mu`, so one forward/step runs at a time per model.
+struct ModelState {
+  ~ModelState() { weights_changed(); }  // its parameters' addresses may be reused: invalidate bf16 casts
+  std::mutex mu;
+  ModernBert module{nullptr};
+  torch::Device device{torch::kCPU};
+  at::Generator gen;
+  AdamWState optim;
+  NamedTensors params;  // Hugging Face key names
+  std::vector<bool> decay;  // per params entry: whether weight decay applies (HF Trainer's groups)
+  std::map<std::string, torch::Tensor> by_name;
+};
+
+// A message for an exception escaping libtorch or the library (c10::Error without its C++ backtrace).
+std::string describe(const std::exception& e);
+
+}  // namespace radbert

@@ -1,0 +1,47 @@
+// The task losses and one training step as HF Trainer runs it: train-mode forward and loss (under bf16 autocast when
+// asked), backward, clip_grad_norm_, AdamW; and the same loss without gradients, for evaluation.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "runtime.h"
+
+namespace radbert {
+
+// The labels of a batch, by architecture (see Targets in lib/native.ts).
+struct Targets {
+  bool tokens = false;                // true: token_labels (masked LM); false: multi_hot (classification)
+  std::vector<float> multi_hot;       // [B * num_labels], row-major
+  std::vector<int32_t> token_labels;  // [T]: a token id to predict, or -100 (ignored)
+};
+
+// The mean loss of a batch and how many terms it averages (sequences; labelled tokens).
+struct TaskLoss {
+  torch::Tensor loss;  // scalar; undefined when count is 0
+  int64_t count = 0;
+};
+
+// The model's task loss in its current mode: BCEWithLogits (mean) against multi-hot targets for sequence
+// classification; for masked LM, ModernBertForMaskedLM's cross-entropy with sparse prediction (head and decoder run
+// on the labelled tokens only). Throws std::invalid_argument (prefixed by `what`) for targets that do not fit.
+TaskLoss task_loss(ModelState& s, const Packed& batch, const Targets& targets, const char* what);
+
+struct TrainStepResult {
+  double loss = 0.0;       // the batch's mean loss before the update
+  double grad_norm = 0.0;  // global L2 norm of the gradients before clipping
+};
+
+// One step. With options.update false the raw gradients stay in .grad (readable through save_weights "grads").
+// `seed` reseeds the dropout generator.
+TrainStepResult train_step(ModelState& s, const Packed& batch, const Targets& targets, const StepOptions& options,
+                           bool bf16, std::optional<uint64_t> seed);
+
+// The loss in eval mode without gradients (loss 0 when a masked-LM batch labels no token).
+struct EvalLossResult {
+  double loss = 0.0;
+  int64_t count = 0;
+};
+EvalLossResult eval_loss(ModelState& s, const Packed& batch, const Targets& targets, bool bf16);
+
+}  // namespace radbert

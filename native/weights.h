@@ -1,0 +1,42 @@
+// A model's parameters under Hugging Face's key names, and moving them (and AdamW's state) to and from safetensors
+// files. safetensors.h does the strict file I/O; this file matches file keys to parameters.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime.h"
+
+namespace radbert {
+
+// The model's parameters with HF key names: body under "model." in the task models (no prefix for a bare
+// ModernBertModel), task-head tensors as head.*, classifier.*, decoder.*.
+NamedTensors hf_parameters(ModernBert& m);
+
+// Per hf_parameters entry: whether HF Trainer applies weight decay to it (optim.h's hf_weight_decay).
+std::vector<bool> weight_decay_flags(ModernBert& m, const NamedTensors& params);
+
+// What load_weights did, by HF key.
+struct LoadReport {
+  std::vector<std::string> loaded, missing, unexpected;
+};
+
+// Reads matching tensors from safetensors files into the parameters. File keys match a parameter as they are, with
+// "model." added or with "model." removed (a body saved bare or inside a task model); a tied decoder.weight is not
+// "unexpected". Every header and shape is checked before any parameter changes (an error changes nothing).
+LoadReport load_weights(ModelState& s, const std::vector<std::string>& files);
+
+// Writes the parameters (what == "params") or their gradients (what == "grads"; zeros where none) as float32.
+void save_weights(ModelState& s, const std::string& file, const std::string& what,
+                  const std::map<std::string, std::string>& metadata);
+
+// AdamW's moments and step count: exp_avg.<key>, exp_avg_sq.<key>, metadata "step".
+void save_optimizer(ModelState& s, const std::string& file);
+// Restores what save_optimizer wrote, checking every key and shape against the model before replacing the state.
+void load_optimizer(ModelState& s, const std::string& file);
+
+// "[a, b, c]".
+std::string shape_str(c10::IntArrayRef s);
+
+}  // namespace radbert
