@@ -15,10 +15,11 @@ export interface BatchModel {
 }
 
 /**
- * Token budget of one forward, measured on this machine (Intel Xeon with AMX, 2 cores, ModernBERT-base fp32 and
- * bf16): tokens/s of a packed forward stops growing past about this many tokens (`npm run bench -- --budget`).
+ * Token budget of one forward. Measured with `npm run bench -- --budget` (packed forwards of real captions, ModernBERT
+ * base fp32, this 2-core Intel Xeon, bench/results/*-budget.json): tokens/s does not grow past about 2048 tokens
+ * (≈ 65 captions), while a forward's time, and so the wait of the calls behind it, grows linearly with the budget.
  */
-export const DEFAULT_MAX_BATCH_TOKENS = 4096;
+export const DEFAULT_MAX_BATCH_TOKENS = 2048;
 /** Most sequences in one forward. */
 export const DEFAULT_MAX_BATCH_SIZE = 256;
 
