@@ -89,6 +89,24 @@ describe('BatchQueue (stand-in model)', () => {
     expect(model.batches).toEqual([[4], Array(10).fill(5)]);
   });
 
+  test('the next forward starts before the previous callers get their results (compute overlaps their JSON/HTTP work)', async () => {
+    const model = new FakeModel();
+    model.gated = true;
+    const q = new BatchQueue(model);
+    const a = q.run([seqOf(3, 1)]);
+    await model.atGate();
+    const b = q.run([seqOf(3, 2)]);
+    let forwardsWhenAResolved = -1;
+    const aDone = a.then(() => (forwardsWhenAResolved = model.batches.length));
+    model.release(); // A's forward ends; B's forward (gated again) must already be running when A resolves
+    await aDone;
+    expect(forwardsWhenAResolved).toBe(2);
+    expect(q.busy).toBe(true);
+    model.gated = false;
+    model.release();
+    expect(Array.from(await b)).toEqual(expected([seqOf(3, 2)]));
+  });
+
   test('single-text calls complete first in, first out; a huge call is split and does not starve later ones', async () => {
     const model = new FakeModel();
     model.gated = true;

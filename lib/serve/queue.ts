@@ -214,17 +214,82 @@ export class BatchQueue {
 
   private pump(): void {
     if (this.running) return;
-    const batch = this.take();
-    if (batch.length === 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
-      return;
+    const slots = this.take();
+    if (slots.length === 0) return this.checkIdle();
+    this.running = this.runBatch(slots);
+  }
+
+  /** Resolve drain()/close() waiters once nothing waits or runs. */
+  private checkIdle(): void {
+    if (this.running || this.waiting.length) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * One forward and its hand-over. The next forward is started before the callers' results are delivered: their
+   * continuations (JSON, HTTP writes) then run on the event loop while the compute thread works on the next batch,
+   * instead of the two taking turns.
+   */
+  private async runBatch(slots: Slot[]): Promise<void> {
+    const outcomes = await this.compute(slots);
+    for (const o of outcomes) if (o.error) this.finish(o.slots[0].call, o.error); // first: drops what they still have waiting
+    this.running = null;
+    this.pump();
+    const k = this.model.numLabels;
+    for (const o of outcomes) {
+      if (!o.logits) continue;
+      o.slots.forEach((s, i) => {
+        const call = s.call;
+        if (call.done) return;
+        call.out.set(o.logits!.subarray(i * k, (i + 1) * k), s.index * k);
+        if (--call.outstanding === 0) this.finish(call);
+      });
     }
-    this.running = this.execute(batch).finally(() => {
-      this.running = null;
-      this.pump();
-    });
+    this.checkIdle();
+  }
+
+  /**
+   * Logits of the slots (never throws). When a forward shared by several callers fails, each caller's part is re-run
+   * alone, so one caller's bad input fails that caller only.
+   */
+  private async compute(slots: Slot[]): Promise<Array<{ slots: Slot[]; logits?: Float32Array; error?: Error }>> {
+    try {
+      return [{ slots, logits: await this.forwardOnce(slots) }];
+    } catch (err) {
+      const byCall = new Map<Call, Slot[]>();
+      for (const s of slots) byCall.set(s.call, [...(byCall.get(s.call) ?? []), s]);
+      if (byCall.size === 1) return [{ slots, error: err as Error }];
+      const out: Array<{ slots: Slot[]; logits?: Float32Array; error?: Error }> = [];
+      for (const part of byCall.values()) {
+        try {
+          out.push({ slots: part, logits: await this.forwardOnce(part) });
+        } catch (e) {
+          out.push({ slots: part, error: e as Error });
+        }
+      }
+      return out;
+    }
+  }
+
+  /** One native forward of the slots' sequences, timed and reported to the onBatch listeners. */
+  private async forwardOnce(slots: Slot[]): Promise<Float32Array> {
+    const k = this.model.numLabels;
+    const callers = new Set(slots.map((s) => s.call)).size;
+    const { ids, cuSeqlens } = packBatch(slots.map((s) => s.call.seqs[s.index]));
+    const t0 = process.hrtime.bigint();
+    let logits: Float32Array;
+    try {
+      logits = await this.model.forward(ids, cuSeqlens);
+      if (logits.length !== slots.length * k) throw new Error(`radbert-native: forward returned ${logits.length} values for ${slots.length} x ${k} logits`);
+    } catch (err) {
+      this.report(slots.length, ids.length, callers, t0, true);
+      throw err;
+    }
+    const seconds = this.report(slots.length, ids.length, callers, t0, false);
+    this.rate = this.rate === 0 ? slots.length / seconds : 0.8 * this.rate + 0.2 * (slots.length / seconds);
+    return logits;
   }
 
   /** The next forward's sequences: round-robin over waiting calls in arrival order, within the budget. */
@@ -246,37 +311,6 @@ export class BatchQueue {
     this.waiting = this.waiting.filter((c) => c.next < c.seqs.length);
     this.waitingSeqs -= slots.length;
     return slots;
-  }
-
-  private async execute(slots: Slot[]): Promise<void> {
-    const k = this.model.numLabels;
-    const callers = new Set(slots.map((s) => s.call)).size;
-    let logits: Float32Array;
-    const { ids, cuSeqlens } = packBatch(slots.map((s) => s.call.seqs[s.index]));
-    const t0 = process.hrtime.bigint();
-    try {
-      logits = await this.model.forward(ids, cuSeqlens);
-      if (logits.length !== slots.length * k) throw new Error(`radbert-native: forward returned ${logits.length} values for ${slots.length} x ${k} logits`);
-    } catch (err) {
-      this.report(slots.length, ids.length, callers, t0, true);
-      // One caller's bad input must not fail the others: re-run each caller's part alone when several shared it.
-      if (callers === 1) {
-        this.finish(slots[0].call, err as Error);
-        return;
-      }
-      const byCall = new Map<Call, Slot[]>();
-      for (const s of slots) byCall.set(s.call, [...(byCall.get(s.call) ?? []), s]);
-      for (const part of byCall.values()) await this.execute(part);
-      return;
-    }
-    const seconds = this.report(slots.length, ids.length, callers, t0, false);
-    this.rate = this.rate === 0 ? slots.length / seconds : 0.8 * this.rate + 0.2 * (slots.length / seconds);
-    slots.forEach((s, i) => {
-      const call = s.call;
-      if (call.done) return;
-      call.out.set(logits.subarray(i * k, (i + 1) * k), s.index * k);
-      if (--call.outstanding === 0) this.finish(call);
-    });
   }
 
   private report(sequences: number, tokens: number, callers: number, t0: bigint, failed: boolean): number {
