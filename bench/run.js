@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 /**
+ * `npm run bench -- --serve` / `-- --budget`: HTTP serving and the token budget, see bench/serve.js.
  * `npm run bench [-- --quick] [-- --presets tiny,small,base] [-- --no-bf16] [-- --background-load N]`: radbert-native and
  * Hugging Face transformers side by side, in one invocation, on the same machine, threads, weights (written once by HF,
  * loaded by both) and captions (../shared/datasets/roco-radiology-mini). Each figure: warm-up, then median (min–max) of
@@ -14,6 +15,15 @@ const { spawn, spawnSync, execFileSync } = require('child_process');
 
 const root = path.resolve(__dirname, '..');
 const argv = process.argv.slice(2);
+if (argv.includes('--serve') || argv.includes('--budget')) {
+  require('./serve.js')
+    .main(argv)
+    .catch((e) => {
+      console.error(e);
+      process.exit(1);
+    });
+  return; // eslint-disable-line no-unreachable -- CommonJS allows a top-level return: the serve modes replace the rest
+}
 const quick = argv.includes('--quick');
 const flag = (name, def) => {
   const i = argv.indexOf(name);

@@ -8,6 +8,7 @@
 import * as path from 'node:path';
 import { sourceOf } from './hub/ids';
 import { load, type Classifier, type LoadOptions, type Prediction, type PredictOptions } from './model/classifier';
+import type { RunningServer, ServeOptions, StartOptions } from './serve/server';
 
 export { load, createClassifier, Classifier, toPrediction, resolveDevice } from './model/classifier';
 export { computeMetrics, sigmoid } from './eval/metrics';
@@ -39,6 +40,24 @@ export type { PackedBatch } from './model/tokenize';
 export { native, native as nativeAddon } from './native';
 export type { NativeAddon, NativeModel, NativeConfig, ForwardOptions, StepOptions, StepResult, LoadReport, ModelInfo } from './native';
 export { FileError } from './errors';
+export { BatchQueue, QueueFullError, QueueClosedError, DEFAULT_MAX_BATCH_TOKENS, DEFAULT_MAX_BATCH_SIZE } from './serve/queue';
+export type { BatchModel, BatchStats, QueueOptions } from './serve/queue';
+export type { ServeOptions, StartOptions, RunningServer } from './serve/server';
+export type { BatchingOptions } from './model/classifier';
+
+type ServeModule = typeof import('./serve/server');
+/** fastify and prom-client are loaded on first use only: `require('radbert-native')` stays as quick as before. */
+const serveModule = (): ServeModule => require('./serve/server') as ServeModule; // eslint-disable-line @typescript-eslint/no-require-imports
+
+/** Load a model (folder or org/name) and serve it over HTTP with TEI's endpoints; resolves once listening. */
+export function serve(options: ServeOptions): Promise<RunningServer> {
+  return serveModule().serve(options);
+}
+
+/** Serve an already loaded Classifier over HTTP (through its batching queue); close() frees it. */
+export function startServer(classifier: Classifier, modelId: string, options?: StartOptions): Promise<RunningServer> {
+  return serveModule().startServer(classifier, modelId, options);
+}
 
 /** Folder used by predict() when neither options.model nor RADBERT_MODEL names one. */
 export const DEFAULT_MODEL_DIR = 'ModernRadBERT-cui-classifier';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `radbert-native` command: train, predict, eval, push (one module each in cli/, flags from one option table per
+ * The `radbert-native` command: train, predict, eval, push, serve (one module each in cli/, flags from one option table per
  * command on yargs, cli/options.ts), and `completion` for shells.
  * Exit codes: 0 ok, 1 runtime failure, 2 bad usage, 130 interrupted (Ctrl-C; a resumable checkpoint is saved).
  */
@@ -13,6 +13,7 @@ import { EVAL, evalCommand } from './eval';
 import { parseCommand, programParser, type CommandSpec, type Parsed } from './options';
 import { PREDICT, predictCommand } from './predict';
 import { PUSH, pushCommand } from './push';
+import { SERVE, serveCommand } from './serve';
 import { TRAIN, trainCommand } from './train';
 
 type Command = CommandSpec & { summary: string; run: (parsed: Parsed, args: string[]) => Promise<number> };
@@ -22,6 +23,7 @@ const COMMANDS: Command[] = [
   { ...PREDICT, summary: 'predict CUIs with a trained model', run: predictCommand },
   { ...EVAL, summary: 'metrics of a trained model on a split', run: evalCommand },
   { ...PUSH, summary: 'upload a trained model (with a model card) to the Hugging Face Hub', run: pushCommand },
+  { ...SERVE, summary: 'an HTTP server (TEI endpoints) with dynamic batching of concurrent requests', run: serveCommand },
 ];
 
 const USAGE = `radbert-native: fine-tune and run ModernBERT CUI classifiers (libtorch, no Python)

@@ -12,6 +12,7 @@ import { resolveModelFolder, saveModelFolder } from './folder';
 import { native, type NativeAddon, type NativeConfig, type NativeModel } from '../native';
 import { loadTokenizer, packBatch, type TextTokenizer } from './tokenize';
 import { sigmoid } from '../eval/metrics';
+import { BatchQueue } from '../serve/queue';
 
 /** Where a model runs. 'auto' = CUDA when this build and machine have it, else CPU. */
 export type DeviceOption = 'auto' | 'cpu' | 'cuda';
@@ -37,7 +38,16 @@ export interface LoadOptions {
   deterministic?: boolean;
   /** CUDA only: allow TF32 in float32 matmuls (default false, full fp32). */
   tf32?: boolean;
+  /** predict(): most tokens in one forward shared by concurrent calls (default DEFAULT_MAX_BATCH_TOKENS, serve/queue.ts). */
+  maxBatchTokens?: number;
+  /** predict(): most texts in one forward (default DEFAULT_MAX_BATCH_SIZE; 1 = no merging). */
+  maxBatchSize?: number;
+  /** predict(): most texts waiting for a forward; beyond it a call rejects with QueueFullError (default unlimited). */
+  maxQueue?: number;
 }
+
+/** The batching limits of LoadOptions. */
+export type BatchingOptions = Pick<LoadOptions, 'maxBatchTokens' | 'maxBatchSize' | 'maxQueue'>;
 
 /** Compute precision of a Classifier: float32, or bf16 autocast over float32 weights. */
 export type ComputeDtype = 'float32' | 'bfloat16';
@@ -104,6 +114,11 @@ export class Classifier {
   private readonly batchSize: number;
   /** Compute precision of logits()/predict() (set from options.dtype; may be changed). */
   dtype: ComputeDtype;
+  /**
+   * The dynamic-batching queue predict() goes through: concurrent calls are merged into packed forwards of at most
+   * maxBatchTokens tokens / maxBatchSize texts, and each caller gets its own rows (serve/queue.ts).
+   */
+  readonly queue: BatchQueue;
 
   constructor(
     model: NativeModel,
@@ -117,7 +132,7 @@ export class Classifier {
     readonly device: 'cpu' | 'cuda',
     /** Inputs are truncated to this many tokens. */
     readonly maxLength: number,
-    options: { labelNames?: Record<string, string>; batchSize?: number; dtype?: ComputeDtype } = {},
+    options: { labelNames?: Record<string, string>; batchSize?: number; dtype?: ComputeDtype } & BatchingOptions = {},
   ) {
     this.nativeModel = model;
     this.dtype = resolveDtype(options.dtype);
@@ -125,6 +140,10 @@ export class Classifier {
     this.labelNames = options.labelNames ?? {};
     this.batchSize = options.batchSize ?? 64;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${options.batchSize}`);
+    this.queue = new BatchQueue(
+      { numLabels: nativeConfig.numLabels, forward: (ids, cuSeqlens) => this.model.forward(ids, cuSeqlens, { bf16: resolveDtype(this.dtype) === 'bfloat16' }) },
+      { maxBatchTokens: options.maxBatchTokens, maxBatchSize: options.maxBatchSize, maxQueue: options.maxQueue },
+    );
   }
 
   /** The native model (for training steps and weight I/O); throws once closed. */
@@ -176,7 +195,10 @@ export class Classifier {
     return matrix;
   }
 
-  /** Predict the labels of one text or of many. */
+  /**
+   * Predict the labels of one text or of many. Calls made while a forward runs are merged into the next packed
+   * forward (dynamic batching by token budget); each result equals the call's result alone (≤ 1e-6).
+   */
   predict(text: string, options?: PredictOptions): Promise<Prediction>;
   predict(texts: string[], options?: PredictOptions): Promise<Prediction[]>;
   async predict(input: string | string[], options: PredictOptions = {}): Promise<Prediction | Prediction[]> {
@@ -186,8 +208,11 @@ export class Classifier {
     const texts = typeof input === 'string' ? [input] : input;
     if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) throw new TypeError('predict: expected a string or an array of strings');
     if (texts.length === 0) return [];
-    const rows = await this.logits(texts);
-    const preds = rows.map((r) => toPrediction(this.labels, r, threshold));
+    if (this.nativeConfig.architecture !== 'ModernBertForSequenceClassification')
+      throw new Error(`predict(): this is a ${this.nativeConfig.architecture}, not a sequence classifier`);
+    const k = this.nativeConfig.numLabels;
+    const matrix = await this.queue.run(this.encode(texts));
+    const preds = texts.map((_, i) => toPrediction(this.labels, matrix.subarray(i * k, (i + 1) * k), threshold));
     return typeof input === 'string' ? preds[0] : preds;
   }
 
@@ -208,14 +233,20 @@ export class Classifier {
     });
   }
 
-  /** Free native memory now; later calls throw. */
-  close(): void {
+  /**
+   * Free native memory; later calls throw. predict() calls still waiting for a forward are rejected at once
+   * (QueueClosedError); a forward already running completes, and its memory is released when it ends, which is when
+   * the returned promise resolves.
+   */
+  close(): Promise<void> {
+    const ended = this.queue.close();
     if (this.nativeModel) this.nativeModel.free();
     this.nativeModel = null;
+    return ended;
   }
   /** close(), for `using clf = await load(dir)` (explicit resource management). */
   [DISPOSE](): void {
-    this.close();
+    void this.close();
   }
 
 }
@@ -279,6 +310,9 @@ export async function load(dirOrId: string, options: LoadOptions & { revision?: 
       labelNames,
       batchSize: options.batchSize,
       dtype: options.dtype,
+      maxBatchTokens: options.maxBatchTokens,
+      maxBatchSize: options.maxBatchSize,
+      maxQueue: options.maxQueue,
     });
   } catch (err) {
     model.free();
@@ -300,5 +334,8 @@ export async function createClassifier(
   return new Classifier(model, config, nativeConfig, tokenizer, device, maxLengthFor(options, tokenizer, config), {
     batchSize: options.batchSize,
     dtype: options.dtype,
+    maxBatchTokens: options.maxBatchTokens,
+    maxBatchSize: options.maxBatchSize,
+    maxQueue: options.maxQueue,
   });
 }
