@@ -9,7 +9,18 @@
 #include <future>
 #include <thread>
 
+#include <cstdlib>  // defines __GLIBC__ on glibc
+#ifdef __GLIBC__
+#include <malloc.h>  // malloc_trim
+#endif
+
 namespace radbert {
+
+TrimHeapOnDestroy::~TrimHeapOnDestroy() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
 
 struct ComputeThread::Impl {
   std::mutex mu;
