@@ -248,7 +248,8 @@ export async function load(dir: string, options: LoadOptions = {}): Promise<Clas
   const device = resolveDevice(options.device);
   const addon = native();
   setThreads(addon, options.threads);
-  const model = await addon.createModel(nativeConfig, { device, seed: 0, init: false });
+  // checkWeights: the config's sizes are compared with the safetensors headers before anything is allocated
+  const model = await addon.createModel(nativeConfig, { device, seed: 0, init: false, checkWeights: folder.weightFiles, configFile: folder.configFile });
   try {
     const report = await model.loadWeights(folder.weightFiles);
     // The model was created uninitialised (init: false), so every parameter must come from the files.

@@ -53,6 +53,13 @@ export interface CreateOptions {
   seed: number;
   /** true: Hugging Face's initialisation (truncated normal etc.); false: leave uninitialised (weights to be loaded). */
   init: boolean;
+  /**
+   * Safetensors files the weights will come from: before allocating, the config's sizes (vocab, hidden, intermediate,
+   * layers, labels) are checked against their headers, and a mismatch rejects naming configFile, the key and the tensor.
+   */
+  checkWeights?: string[];
+  /** The config.json these sizes came from, named in those errors (default "config.json"). */
+  configFile?: string;
 }
 
 /** Result of loading safetensors files into a model. */
