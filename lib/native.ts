@@ -57,6 +57,13 @@ export interface CreateOptions {
   tf32?: boolean;
   /** torch.use_deterministic_algorithms(True) for the process (stays on once set); CUDA also fixes cuBLAS's workspace. */
   deterministic?: boolean;
+  /**
+   * Safetensors files the weights will come from: before allocating, the config's sizes (vocab, hidden, intermediate,
+   * layers, labels) are checked against their headers, and a mismatch rejects naming configFile, the key and the tensor.
+   */
+  checkWeights?: string[];
+  /** The config.json these sizes came from, named in those errors (default "config.json"). */
+  configFile?: string;
 }
 
 /** Result of loading safetensors files into a model. */

@@ -6,6 +6,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 
+#include <cmath>
 #include <memory>
 #include <optional>
 
@@ -78,8 +79,10 @@ double num_or(const Napi::Object& o, const char* key, double def, const std::str
   return v.As<Napi::Number>().DoubleValue();
 }
 int64_t integer(const Napi::Object& o, const char* key, const std::string& ctx) {
-  double d = num(o, key, ctx);
-  if (d != static_cast<double>(static_cast<int64_t>(d))) type_error(o.Env(), ctx + "." + key + " must be an integer");
+  const double d = num(o, key, ctx);
+  // range first: casting a double outside int64 is undefined behaviour
+  if (!std::isfinite(d) || d != std::trunc(d) || std::fabs(d) > 9007199254740991.0)
+    type_error(o.Env(), ctx + "." + key + " must be an integer (|x| < 2^53)");
   return static_cast<int64_t>(d);
 }
 bool boolean(const Napi::Object& o, const char* key, const std::string& ctx) {
@@ -245,13 +248,18 @@ class Model : public Napi::ObjectWrap<Model> {
  private:
   std::shared_ptr<ModelState> state_;
 
-  std::shared_ptr<ModelState> live(Napi::Env env) {
-    if (!state_) throw Napi::Error::New(env, "radbert-native: this model was freed (close()d); load it again");
-    return state_;
+  static constexpr const char* kFreed = "radbert-native: this model was freed (close()d); load it again";
+  // The state of a live model, or nothing once free() ran (the Promise-returning calls then reject, see freed()).
+  std::shared_ptr<ModelState> live() { return state_; }
+  static Napi::Value freed(Napi::Env env) {
+    auto d = Napi::Promise::Deferred::New(env);
+    d.Reject(Napi::Error::New(env, kFreed).Value());
+    return d.Promise();
   }
 
   Napi::Value LoadWeights(const Napi::CallbackInfo& info) {
-    auto s = live(info.Env());
+    auto s = live();
+    if (!s) return freed(info.Env());
     if (info.Length() < 1 || !info[0].IsArray()) type_error(info.Env(), "loadWeights(files): files must be an array of paths");
     std::vector<std::string> files;
     auto arr = info[0].As<Napi::Array>();
@@ -276,7 +284,8 @@ class Model : public Napi::ObjectWrap<Model> {
   }
 
   Napi::Value SaveWeights(const Napi::CallbackInfo& info) {
-    auto s = live(info.Env());
+    auto s = live();
+    if (!s) return freed(info.Env());
     std::string file = string_arg(info, 0, "saveWeights(file): file");
     std::string what = "params";
     std::map<std::string, std::string> md{{"format", "pt"}};
@@ -296,7 +305,8 @@ class Model : public Napi::ObjectWrap<Model> {
   }
 
   Napi::Value Forward(const Napi::CallbackInfo& info) {
-    auto s = live(info.Env());
+    auto s = live();
+    if (!s) return freed(info.Env());
     auto ids = typed_arg<int32_t, napi_int32_array>(info, 0, "forward(ids, cuSeqlens): ids must be an Int32Array");
     auto cu = typed_arg<int32_t, napi_int32_array>(info, 1, "forward(ids, cuSeqlens): cuSeqlens must be an Int32Array");
     const auto o = options_arg(info, 2, "forward options");
@@ -322,7 +332,8 @@ class Model : public Napi::ObjectWrap<Model> {
   }
 
   Napi::Value Embed(const Napi::CallbackInfo& info) {
-    auto s = live(info.Env());
+    auto s = live();
+    if (!s) return freed(info.Env());
     auto ids = typed_arg<int32_t, napi_int32_array>(info, 0, "embed(ids, cuSeqlens): ids must be an Int32Array");
     auto cu = typed_arg<int32_t, napi_int32_array>(info, 1, "embed(ids, cuSeqlens): cuSeqlens must be an Int32Array");
     const auto o = options_arg(info, 2, "embed options");
@@ -347,7 +358,8 @@ class Model : public Napi::ObjectWrap<Model> {
   }
 
   Napi::Value EvalLoss(const Napi::CallbackInfo& info) {
-    auto s = live(info.Env());
+    auto s = live();
+    if (!s) return freed(info.Env());
     auto ids = typed_arg<int32_t, napi_int32_array>(info, 0, "evalLoss: ids must be an Int32Array");
     auto cu = typed_arg<int32_t, napi_int32_array>(info, 1, "evalLoss: cuSeqlens must be an Int32Array");
     auto targets = targets_arg(info, 2, "evalLoss");
@@ -369,7 +381,8 @@ class Model : public Napi::ObjectWrap<Model> {
   }
 
   Napi::Value TrainStep(const Napi::CallbackInfo& info) {
-    auto s = live(info.Env());
+    auto s = live();
+    if (!s) return freed(info.Env());
     auto ids = typed_arg<int32_t, napi_int32_array>(info, 0, "trainStep: ids must be an Int32Array");
     auto cu = typed_arg<int32_t, napi_int32_array>(info, 1, "trainStep: cuSeqlens must be an Int32Array");
     auto targets = targets_arg(info, 2, "trainStep");
@@ -404,7 +417,8 @@ class Model : public Napi::ObjectWrap<Model> {
   }
 
   Napi::Value SaveOptimizer(const Napi::CallbackInfo& info) {
-    auto s = live(info.Env());
+    auto s = live();
+    if (!s) return freed(info.Env());
     std::string file = string_arg(info, 0, "saveOptimizer(file): file");
     return Task::Run(
         info.Env(),
@@ -416,7 +430,8 @@ class Model : public Napi::ObjectWrap<Model> {
   }
 
   Napi::Value LoadOptimizer(const Napi::CallbackInfo& info) {
-    auto s = live(info.Env());
+    auto s = live();
+    if (!s) return freed(info.Env());
     std::string file = string_arg(info, 0, "loadOptimizer(file): file");
     return Task::Run(
         info.Env(),
@@ -428,7 +443,8 @@ class Model : public Napi::ObjectWrap<Model> {
   }
 
   Napi::Value Info(const Napi::CallbackInfo& info) {
-    auto s = live(info.Env());
+    auto s = live();
+    if (!s) throw Napi::Error::New(info.Env(), kFreed);
     Napi::Env env = info.Env();
     auto o = Napi::Object::New(env);
     o.Set("device", s->device.str());
@@ -487,6 +503,17 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
   const std::string device = str(opts, "device", "options");
   const uint64_t seed = static_cast<uint64_t>(num_or(opts, "seed", 0, "options"));
   const bool init = opts.Get("init").IsBoolean() && opts.Get("init").As<Napi::Boolean>().Value();
+  std::vector<std::string> check_files;
+  auto cw = opts.Get("checkWeights");
+  if (!cw.IsUndefined() && !cw.IsNull()) {
+    if (!cw.IsArray()) type_error(env, "options.checkWeights must be an array of paths");
+    auto arr = cw.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      if (!arr.Get(i).IsString()) type_error(env, "options.checkWeights must be an array of paths");
+      check_files.push_back(arr.Get(i).As<Napi::String>().Utf8Value());
+    }
+  }
+  const std::string config_file = opts.Get("configFile").IsString() ? str(opts, "configFile", "options") : "config.json";
   if (device != "cpu" && device != "cuda") type_error(env, "options.device must be 'cpu' or 'cuda'");
   const auto numerics = radbert::numerics_option(opts);  // [attn hook] options.tf32, options.deterministic
   try {
@@ -497,7 +524,9 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
   auto state = std::make_shared<std::shared_ptr<ModelState>>();
   return Task::Run(
       env,
-      [cfg, device, seed, init, state, numerics] {
+      [cfg, device, seed, init, state, numerics, check_files, config_file] {
+        // sizes against the weights first: a config that disagrees with them must not allocate anything
+        if (!check_files.empty()) radbert::check_config_against_weights(cfg, check_files, config_file);
         if (device == "cuda" && !torch::cuda::is_available())
           throw std::runtime_error("device 'cuda' requested but CUDA is not available (this libtorch build or machine has no GPU); use device 'cpu' or 'auto'");
         radbert::apply_numerics(numerics, device == "cuda");  // [attn hook]

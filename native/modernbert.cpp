@@ -31,14 +31,16 @@ Pooling parse_pooling(const std::string& name) {
 }
 
 void Config::validate() const {
-  auto positive = [](int64_t v, const char* key) {
+  auto positive = [](int64_t v, const char* key, int64_t max) {
     if (v <= 0) throw std::invalid_argument(std::string("config: ") + key + " must be positive, got " + std::to_string(v));
+    if (v > max)
+      throw std::invalid_argument(std::string("config: ") + key + " must be at most " + std::to_string(max) + ", got " + std::to_string(v));
   };
-  positive(vocab_size, "vocab_size");
-  positive(hidden_size, "hidden_size");
-  positive(intermediate_size, "intermediate_size");
-  positive(num_hidden_layers, "num_hidden_layers");
-  positive(num_attention_heads, "num_attention_heads");
+  positive(vocab_size, "vocab_size", kMaxVocab);
+  positive(hidden_size, "hidden_size", kMaxHidden);
+  positive(intermediate_size, "intermediate_size", kMaxIntermediate);
+  positive(num_hidden_layers, "num_hidden_layers", kMaxLayers);
+  positive(num_attention_heads, "num_attention_heads", kMaxHidden);
   if (hidden_size % num_attention_heads != 0)
     throw std::invalid_argument("config: hidden_size (" + std::to_string(hidden_size) +
                                 ") is not a multiple of num_attention_heads (" + std::to_string(num_attention_heads) + ")");
@@ -46,8 +48,9 @@ void Config::validate() const {
   if (static_cast<int64_t>(global_layers.size()) != num_hidden_layers)
     throw std::invalid_argument("config: layer_types has " + std::to_string(global_layers.size()) + " entries for " +
                                 std::to_string(num_hidden_layers) + " layers");
-  if (local_attention < 0) throw std::invalid_argument("config: local_attention must be >= 0");
-  if (architecture == Architecture::SequenceClassification) positive(num_labels, "num_labels");
+  if (local_attention < 0 || local_attention > kMaxWindow)
+    throw std::invalid_argument("config: local_attention must be in [0, " + std::to_string(kMaxWindow) + "]");
+  if (architecture == Architecture::SequenceClassification) positive(num_labels, "num_labels", kMaxLabels);
   activation_by_name(hidden_activation);
   activation_by_name(classifier_activation);
 }
@@ -111,17 +114,26 @@ torch::Tensor dropout(const torch::Tensor& x, double p, bool training, at::Gener
 
 Packed make_packed(const std::vector<int32_t>& ids, const std::vector<int32_t>& cu_seqlens, int64_t vocab_size,
                    const torch::Device& device) {
+  // Every offset is checked before anything is indexed with it: cu_seqlens starts at 0, increases strictly and ends
+  // at the number of ids, so each sequence [cu[i], cu[i+1]) lies inside ids.
+  const int64_t T = static_cast<int64_t>(ids.size());
   if (cu_seqlens.size() < 2) throw std::invalid_argument("forward: cuSeqlens must have at least 2 entries (batch >= 1)");
   if (cu_seqlens.front() != 0) throw std::invalid_argument("forward: cuSeqlens must start with 0");
-  if (static_cast<size_t>(cu_seqlens.back()) != ids.size())
+  for (size_t i = 1; i < cu_seqlens.size(); ++i)
+    if (cu_seqlens[i] < 0 || cu_seqlens[i] > T)
+      throw std::invalid_argument("forward: cuSeqlens[" + std::to_string(i) + "] = " + std::to_string(cu_seqlens[i]) +
+                                  " is outside [0, " + std::to_string(T) + "] (the number of ids)");
+  if (cu_seqlens.back() != T)
     throw std::invalid_argument("forward: cuSeqlens ends at " + std::to_string(cu_seqlens.back()) + " but ids has " +
-                                std::to_string(ids.size()) + " tokens");
+                                std::to_string(T) + " tokens");
+  for (size_t i = 0; i + 1 < cu_seqlens.size(); ++i)
+    if (cu_seqlens[i + 1] <= cu_seqlens[i])
+      throw std::invalid_argument("forward: sequence " + std::to_string(i) + " is empty or reversed (cuSeqlens must increase)");
   Packed p;
   p.cu.assign(cu_seqlens.begin(), cu_seqlens.end());
   std::vector<int64_t> pos(ids.size());
   for (size_t i = 0; i + 1 < cu_seqlens.size(); ++i) {
     const int64_t s = cu_seqlens[i], e = cu_seqlens[i + 1];
-    if (e <= s) throw std::invalid_argument("forward: sequence " + std::to_string(i) + " is empty (cuSeqlens must increase)");
     p.max_len = std::max(p.max_len, e - s);
     for (int64_t t = s; t < e; ++t) pos[t] = t - s;
   }

@@ -51,6 +51,9 @@ struct Config {
   double initializer_cutoff_factor = 2.0;
   bool tie_word_embeddings = true;
 
+  // Upper bounds of the sizes (far above any ModernBERT; they keep a bad config from allocating without limit).
+  static constexpr int64_t kMaxVocab = 1 << 22, kMaxHidden = 65536, kMaxIntermediate = 262144, kMaxLayers = 1024,
+                           kMaxLabels = 1 << 22, kMaxWindow = 1 << 20;
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
   // Throws std::invalid_argument naming the offending field.
   void validate() const;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -80,12 +81,13 @@ class JsonReader {
           case 'r': out += '\r'; break;
           case 't': out += '\t'; break;
           case 'u': {
-            if (i_ + 4 > s_.size()) error("bad \\u escape");
-            unsigned cp = std::stoul(s_.substr(i_, 4), nullptr, 16);
-            i_ += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF && i_ + 6 <= s_.size() && s_[i_] == '\\' && s_[i_ + 1] == 'u') {
-              unsigned lo = std::stoul(s_.substr(i_ + 2, 4), nullptr, 16);
-              i_ += 6;
+            unsigned cp = hex4();
+            if (cp >= 0xDC00 && cp <= 0xDFFF) error("unpaired low surrogate in a \\u escape");
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+              if (!(i_ + 2 <= s_.size() && s_[i_] == '\\' && s_[i_ + 1] == 'u')) error("unpaired high surrogate in a \\u escape");
+              i_ += 2;
+              const unsigned lo = hex4();
+              if (lo < 0xDC00 || lo > 0xDFFF) error("a high surrogate not followed by a low surrogate in a \\u escape");
               cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             }
             if (cp < 0x80) out += static_cast<char>(cp);
@@ -102,20 +104,39 @@ class JsonReader {
             }
             break;
           }
-          default: error("bad escape");
+          default: --i_; error(std::string("bad escape \\") + e);
         }
+      } else if (static_cast<unsigned char>(c) < 0x20) {
+        --i_;
+        error("control character in a string");
       } else {
         out += c;
       }
     }
     return out;
   }
+  // Four hex digits of a \u escape (i_ at the first).
+  unsigned hex4() {
+    unsigned v = 0;
+    for (int k = 0; k < 4; ++k, ++i_) {
+      const char c = peek();
+      int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      if (d < 0) error("bad \\u escape (expected 4 hex digits)");
+      v = v * 16 + static_cast<unsigned>(d);
+    }
+    return v;
+  }
   uint64_t integer() {
-    size_t start = i_;
-    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_;
+    const size_t start = i_;
+    uint64_t v = 0;
+    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') {
+      const uint64_t d = static_cast<uint64_t>(s_[i_] - '0');
+      if (v > (UINT64_MAX - d) / 10) error("integer overflows 64 bits");
+      v = v * 10 + d;
+      ++i_;
+    }
     if (start == i_) error("expected a non-negative integer");
-    if (i_ - start > 19) error("integer too large");
-    return std::stoull(s_.substr(start, i_ - start));
+    return v;
   }
   void parse_metadata(std::map<std::string, std::string>& md) {
     expect('{');
@@ -160,7 +181,11 @@ class JsonReader {
       ws();
       if (field == "dtype") { e.dtype = string(); has_dtype = true; }
       else if (field == "shape") {
-        for (auto v : int_array()) e.shape.push_back(static_cast<int64_t>(v));
+        for (auto v : int_array()) {
+          if (v > static_cast<uint64_t>(INT64_MAX))
+            error("tensor \"" + key + "\": overflow: shape dimension " + std::to_string(v) + " is too large");
+          e.shape.push_back(static_cast<int64_t>(v));
+        }
         has_shape = true;
       } else if (field == "data_offsets") {
         auto v = int_array();
@@ -188,6 +213,31 @@ size_t dtype_size(const std::string& dt) {
   return 0;
 }
 
+// Byte offset of the first invalid UTF-8 sequence in s (overlong forms, surrogates and code points above U+10FFFF
+// are invalid, as Rust's str::from_utf8 says), or nothing when s is valid.
+std::optional<size_t> invalid_utf8_at(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) { ++i; continue; }
+    if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
+    else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
+    else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
+    else return i;
+    if (i + len > s.size()) return i;
+    for (size_t k = 1; k < len; ++k) {
+      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return i;
+    i += len;
+  }
+  return std::nullopt;
+}
+
 std::string shape_str(const std::vector<int64_t>& s) {
   std::string out = "[";
   for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
@@ -197,38 +247,65 @@ std::string shape_str(const std::vector<int64_t>& s) {
 }  // namespace
 
 SafetensorsHeader read_header(const std::string& file) {
+  // Validation as the reference implementation (huggingface/safetensors, SafeTensors::read_metadata) does it: the
+  // header fits in the file and is UTF-8 JSON; sorted by offsets, the tensors tile the data section exactly (each
+  // starts where the previous one ended, the last one ends at the end of the file); sizes do not overflow.
   std::ifstream in(file, std::ios::binary | std::ios::ate);
   if (!in) fail(file, "cannot open file");
   SafetensorsHeader h;
   h.file = file;
   h.file_size = static_cast<uint64_t>(in.tellg());
-  if (h.file_size < 8) fail(file, "not a safetensors file (only " + std::to_string(h.file_size) + " bytes)");
+  if (h.file_size < 8) fail(file, "not a safetensors file: header too small (only " + std::to_string(h.file_size) + " bytes)");
   in.seekg(0);
   unsigned char lenbuf[8];
   in.read(reinterpret_cast<char*>(lenbuf), 8);
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | lenbuf[i];
-  if (n == 0 || n > h.file_size - 8 || n > (100ull << 20))
+  if (n > (100ull << 20))
+    fail(file, "not a safetensors file: header length " + std::to_string(n) + " is too large (over 100 MB; file size " +
+                   std::to_string(h.file_size) + ")");
+  if (n == 0 || n > h.file_size - 8)
     fail(file, "not a safetensors file: header length " + std::to_string(n) + " does not fit the file size " +
                    std::to_string(h.file_size));
   std::string text(n, '\0');
   in.read(text.data(), static_cast<std::streamsize>(n));
   if (!in) fail(file, "could not read the header");
   h.data_start = 8 + n;
+  if (auto bad = invalid_utf8_at(text)) fail(file, "invalid safetensors header: invalid UTF-8 at byte " + std::to_string(*bad) + " of the header");
   JsonReader(text, file).parse_header(h);
   const uint64_t data_size = h.file_size - h.data_start;
+  std::vector<std::pair<const std::string*, const TensorEntry*>> by_offset;
   for (const auto& [key, e] : h.tensors) {
     const size_t es = dtype_size(e.dtype);
     if (es == 0) fail(file, "tensor \"" + key + "\": unknown dtype \"" + e.dtype + "\"");
     uint64_t numel = 1;
-    for (auto d : e.shape) numel *= static_cast<uint64_t>(d);
+    for (auto d : e.shape) {
+      if (d != 0 && numel > UINT64_MAX / static_cast<uint64_t>(d))
+        fail(file, "tensor \"" + key + "\": overflow computing its size from shape " + shape_str(e.shape));
+      numel *= static_cast<uint64_t>(d);
+    }
+    if (numel > UINT64_MAX / es) fail(file, "tensor \"" + key + "\": overflow computing its size from shape " + shape_str(e.shape) + " of " + e.dtype);
     if (e.end < e.begin || e.end - e.begin != numel * es)
       fail(file, "tensor \"" + key + "\": data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
                      ") do not match shape " + shape_str(e.shape) + " of " + e.dtype);
     if (e.end > data_size)
       fail(file, "tensor \"" + key + "\": data ends at byte " + std::to_string(e.end) + " of the data section but the file has only " +
                      std::to_string(data_size) + " data bytes (truncated file?)");
+    by_offset.emplace_back(&key, &e);
   }
+  std::sort(by_offset.begin(), by_offset.end(), [](const auto& a, const auto& b) {
+    return std::make_pair(a.second->begin, a.second->end) < std::make_pair(b.second->begin, b.second->end);
+  });
+  uint64_t covered = 0;
+  for (const auto& [key, e] : by_offset) {
+    if (e->begin != covered)
+      fail(file, "tensor \"" + *key + "\": invalid offset: its data starts at byte " + std::to_string(e->begin) + " but the previous tensor ends at byte " +
+                     std::to_string(covered) + (e->begin < covered ? " (overlapping tensors)" : " (a gap in the data)"));
+    covered = e->end;
+  }
+  if (covered != data_size)
+    fail(file, "incomplete metadata, file not fully covered: the tensors' data ends at byte " + std::to_string(covered) +
+                   " of a " + std::to_string(data_size) + "-byte data section");
   return h;
 }
 

@@ -1,5 +1,7 @@
 #include "weights.h"
 
+#include <charconv>
+#include <regex>
 #include <set>
 #include <stdexcept>
 
@@ -33,6 +35,54 @@ std::vector<bool> weight_decay_flags(ModernBert& m, const NamedTensors& params) 
   std::vector<bool> out;
   for (const auto& [name, p] : params) out.push_back(hf_weight_decay(name, in_norm.count(p.unsafeGetTensorImpl()) > 0));
   return out;
+}
+
+void check_config_against_weights(const Config& c, const std::vector<std::string>& files, const std::string& config_file) {
+  std::vector<SafetensorsHeader> headers;
+  for (const auto& f : files) headers.push_back(read_header(f));
+  auto refuse = [&](const char* key, int64_t value, const SafetensorsHeader& h, const std::string& holds) {
+    throw std::invalid_argument(config_file + ": key \"" + key + "\" is " + std::to_string(value) + " but " + h.file + holds);
+  };
+  // One size of the config against one dimension of a tensor: (config key, its value, the dimension it implies).
+  struct Dim {
+    const char* key;
+    int64_t value, expected;
+  };
+  // The tensor under any of `names` in any file, when present with dims.size() dimensions, must have those sizes.
+  auto check = [&](std::initializer_list<std::string> names, std::initializer_list<Dim> dims, const char* note = "") {
+    for (const auto& h : headers)
+      for (const auto& name : names) {
+        auto it = h.tensors.find(name);
+        if (it == h.tensors.end() || it->second.shape.size() != dims.size()) continue;
+        size_t d = 0;
+        for (const auto& dim : dims)
+          if (it->second.shape[d++] != dim.expected)
+            refuse(dim.key, dim.value, h, ": tensor \"" + name + "\" has shape " + shape_str(it->second.shape) + note);
+        return;
+      }
+  };
+  check({"model.embeddings.tok_embeddings.weight", "embeddings.tok_embeddings.weight"},
+        {{"vocab_size", c.vocab_size, c.vocab_size}, {"hidden_size", c.hidden_size, c.hidden_size}});
+  check({"model.layers.0.mlp.Wi.weight", "layers.0.mlp.Wi.weight"},
+        {{"intermediate_size", c.intermediate_size, 2 * c.intermediate_size}, {"hidden_size", c.hidden_size, c.hidden_size}});
+  if (c.architecture == Architecture::SequenceClassification)
+    check({"classifier.weight"}, {{"num_labels", c.num_labels, c.num_labels}, {"hidden_size", c.hidden_size, c.hidden_size}},
+          " (num_labels comes from id2label when present)");
+  static const std::regex layer_key(R"(^(?:model\.)?layers\.(\d+)\.)");
+  int64_t layers = 0;
+  const SafetensorsHeader* where = nullptr;
+  for (const auto& h : headers)
+    for (const auto& [key, e] : h.tensors) {
+      std::smatch m;
+      if (std::regex_search(key, m, layer_key)) {
+        const int64_t i = std::stoll(m[1].str().substr(0, 9));  // at most 9 digits: no overflow
+        if (i + 1 > layers) layers = i + 1, where = &h;
+      }
+    }
+  if (where && layers != c.num_hidden_layers)
+    refuse("num_hidden_layers", c.num_hidden_layers, *where,
+           files.size() == 1 ? " holds layers 0.." + std::to_string(layers - 1)
+                             : " (with the other weight files) holds layers 0.." + std::to_string(layers - 1));
 }
 
 LoadReport load_weights(ModelState& s, const std::vector<std::string>& files) {
@@ -107,7 +157,10 @@ void load_optimizer(ModelState& s, const std::string& file) {
   auto step_it = h.metadata.find("step");
   if (step_it == h.metadata.end()) throw std::runtime_error(file + ": not an optimizer state (no \"step\" in metadata)");
   AdamWState st;
-  st.step = std::stoll(step_it->second);
+  const std::string& step = step_it->second;
+  const auto [end, ec] = std::from_chars(step.data(), step.data() + step.size(), st.step);
+  if (ec != std::errc() || end != step.data() + step.size() || step.empty() || st.step < 0)
+    throw std::runtime_error(file + ": metadata \"step\" is \"" + step + "\", not a non-negative integer");
   for (const auto& [key, entry] : h.tensors) {
     const bool avg = key.rfind("exp_avg.", 0) == 0, sq = key.rfind("exp_avg_sq.", 0) == 0;
     if (!avg && !sq) throw std::runtime_error(file + ": unexpected tensor \"" + key + "\" in optimizer state");

@@ -17,6 +17,11 @@ NamedTensors hf_parameters(ModernBert& m);
 // Per hf_parameters entry: whether HF Trainer applies weight decay to it (optim.h's hf_weight_decay).
 std::vector<bool> weight_decay_flags(ModernBert& m, const NamedTensors& params);
 
+// Before a model is allocated: compares config sizes (vocab_size, hidden_size, intermediate_size, num_hidden_layers,
+// num_labels) with the shapes in the safetensors headers of `files`. Throws std::invalid_argument naming
+// `config_file`, the key, the weight file and the tensor.
+void check_config_against_weights(const Config& c, const std::vector<std::string>& files, const std::string& config_file);
+
 // What load_weights did, by HF key.
 struct LoadReport {
   std::vector<std::string> loaded, missing, unexpected;

@@ -25,6 +25,23 @@ describeNative()('native errors', () => {
     return dir;
   }
 
+  /**
+   * Drop the bytes no tensor uses and re-tile the data section (sorted by offset, as the reference validates it), so
+   * that a header edit leaves an otherwise valid safetensors file.
+   */
+  function repack(header: Record<string, any>, data: Buffer): [Record<string, any>, Buffer] {
+    const keys = Object.keys(header).filter((k) => k !== '__metadata__').sort((a, b) => header[a].data_offsets[0] - header[b].data_offsets[0]);
+    const parts: Buffer[] = [];
+    let at = 0;
+    for (const k of keys) {
+      const [s, e] = header[k].data_offsets as [number, number];
+      parts.push(data.subarray(s, e));
+      header[k].data_offsets = [at, at + e - s];
+      at += e - s;
+    }
+    return [header, Buffer.concat(parts)];
+  }
+
   /** Rewrite model.safetensors through (header, data) → (header, data). */
   function rewrite(dir: string, fn: (header: Record<string, any>, data: Buffer) => [Record<string, any> | string, Buffer]) {
     const file = path.join(dir, 'model.safetensors');
@@ -61,7 +78,7 @@ describeNative()('native errors', () => {
     ['a truncated file', (d) => rewrite(d, (h, data) => [h, data.subarray(0, data.length - 1000)]), /model\.safetensors: tensor ".*": data ends at byte \d+ .* \(truncated file\?\)/],
     ['a missing tensor', (d) => rewrite(d, (h, data) => {
       delete h[KEY];
-      return [h, data];
+      return repack(h, data);
     }), new RegExp(`model\\.safetensors: 1 tensor\\(s\\) of ModernBertForSequenceClassification are missing, e\\.g\\. "${KEY.replace(/\./g, '\\.')}"`)],
     ['a misshapen tensor', (d) => rewrite(d, (h, data) => {
       h[KEY].shape = [h[KEY].shape[1], h[KEY].shape[0]];
@@ -76,7 +93,7 @@ describeNative()('native errors', () => {
       const bytes = h[KEY].shape[0] * h[KEY].shape[1] * 8;
       h[KEY].dtype = 'I64';
       h[KEY].data_offsets = [data.length, data.length + bytes];
-      return [h, Buffer.concat([data, Buffer.alloc(bytes)])];
+      return repack(h, Buffer.concat([data, Buffer.alloc(bytes)]));
     }), new RegExp(`model\\.safetensors: tensor "${KEY.replace(/\./g, '\\.')}": dtype I64 is not a floating-point type`)],
     ['a config.json that is not an object', (d) => fs.writeFileSync(path.join(d, 'config.json'), '[1, 2]'), /config\.json: must hold a JSON object/],
   ])('%s → a clear error', async (name, edit, message) => {

@@ -292,7 +292,11 @@ export async function load(dirOrId: string, options: LoadOptions & { revision?: 
   const device = resolveDevice(options.device);
   const addon = native();
   setThreads(addon, options.threads);
-  const model = await addon.createModel(nativeConfig, { device, seed: 0, init: false, tf32: options.tf32, deterministic: options.deterministic });
+  // checkWeights: the config's sizes are compared with the safetensors headers before anything is allocated
+  const model = await addon.createModel(nativeConfig, {
+    device, seed: 0, init: false, tf32: options.tf32, deterministic: options.deterministic,
+    checkWeights: folder.weightFiles, configFile: folder.configFile,
+  });
   try {
     const report = await model.loadWeights(folder.weightFiles);
     // The model was created uninitialised (init: false), so every parameter must come from the files.

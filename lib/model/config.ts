@@ -69,9 +69,10 @@ class Reader {
   fail(key: string, what: string, got: unknown): never {
     throw new FileError(this.file, `must be ${what}, got ${JSON.stringify(got)}`, key);
   }
-  int(key: string, min = 1): number {
+  int(key: string, min = 1, max = 2 ** 31 - 1): number {
     const v = this.raw(key);
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) this.fail(key, min > 0 ? 'a positive integer' : `an integer >= ${min}`, v);
+    if (v > max) this.fail(key, `at most ${max}`, v);
     return v;
   }
   num(key: string, min = 0): number {
@@ -120,6 +121,9 @@ export function labelsOf(cfg: HFConfig, file = 'config.json'): string[] | undefi
   return labels;
 }
 
+/** Upper bounds of the sizes (as native/modernbert.h's Config): far above any ModernBERT, they stop a bad config before it allocates. */
+export const SIZE_LIMITS = { vocab_size: 2 ** 22, hidden_size: 65536, intermediate_size: 262144, num_hidden_layers: 1024, num_labels: 2 ** 22, local_attention: 2 ** 20 } as const;
+
 /** Resolve an HF config object to the native model description (validating every key used). */
 export function toNativeConfig(cfg: HFConfig, file = 'config.json'): NativeConfig {
   const r = new Reader(cfg, file);
@@ -133,11 +137,11 @@ export function toNativeConfig(cfg: HFConfig, file = 'config.json'): NativeConfi
       throw new FileError(file, `unsupported architecture ${JSON.stringify(archs[0])} (supported: ${ARCHITECTURES.join(', ')})`, 'architectures');
     architecture = archs[0] as Architecture;
   }
-  const hiddenSize = r.int('hidden_size');
-  const numAttentionHeads = r.int('num_attention_heads');
+  const hiddenSize = r.int('hidden_size', 1, SIZE_LIMITS.hidden_size);
+  const numAttentionHeads = r.int('num_attention_heads'); // ≤ hidden_size, which divides by it
   if (hiddenSize % numAttentionHeads !== 0)
     throw new FileError(file, `hidden_size ${hiddenSize} is not a multiple of num_attention_heads ${numAttentionHeads}`, 'num_attention_heads');
-  const numHiddenLayers = r.int('num_hidden_layers');
+  const numHiddenLayers = r.int('num_hidden_layers', 1, SIZE_LIMITS.num_hidden_layers);
 
   let globalLayers: boolean[];
   if (r.has('layer_types')) {
@@ -180,7 +184,7 @@ export function toNativeConfig(cfg: HFConfig, file = 'config.json'): NativeConfi
   // As transformers: id2label decides when present (a disagreeing num_labels is only warned about there), else
   // num_labels, else 2.
   const labels = labelsOf(cfg, file);
-  let numLabels = labels?.length ?? (r.has('num_labels') ? r.int('num_labels') : 2);
+  let numLabels = labels?.length ?? (r.has('num_labels') ? r.int('num_labels', 1, SIZE_LIMITS.num_labels) : 2);
   if (architecture === 'ModernBertForSequenceClassification' && numLabels < 1)
     throw new FileError(file, 'a sequence classifier needs at least one label', labels ? 'id2label' : 'num_labels');
   if (architecture !== 'ModernBertForSequenceClassification') numLabels = Math.max(numLabels, 1);
@@ -188,13 +192,13 @@ export function toNativeConfig(cfg: HFConfig, file = 'config.json'): NativeConfi
   const padTokenId = cfg.pad_token_id === null ? -1 : r.int('pad_token_id', 0);
   return {
     architecture,
-    vocabSize: r.int('vocab_size'),
+    vocabSize: r.int('vocab_size', 1, SIZE_LIMITS.vocab_size),
     hiddenSize,
-    intermediateSize: r.int('intermediate_size'),
+    intermediateSize: r.int('intermediate_size', 1, SIZE_LIMITS.intermediate_size),
     numHiddenLayers,
     numAttentionHeads,
     globalLayers,
-    localAttention: r.int('local_attention', 0),
+    localAttention: r.int('local_attention', 0, SIZE_LIMITS.local_attention),
     globalRopeTheta: theta('full_attention', 'global_rope_theta'),
     localRopeTheta: theta('sliding_attention', 'local_rope_theta'),
     hiddenActivation: r.str('hidden_activation', ACTIVATIONS),

@@ -26,7 +26,15 @@ export function packBatch(sequences: ArrayLike<number>[]): PackedBatch {
     cuSeqlens[i + 1] = cuSeqlens[i] + sequences[i].length;
   }
   const ids = new Int32Array(cuSeqlens[sequences.length]);
-  sequences.forEach((s, i) => ids.set(s, cuSeqlens[i]));
+  sequences.forEach((s, i) => {
+    // Int32Array.set would turn 0.5, NaN or 'a' into an id silently
+    for (let j = 0; j < s.length; j++) {
+      const v = s[j] as unknown;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0x7fffffff)
+        throw new Error(`packBatch: sequence ${i}, token ${j}: ${Number.isNaN(v) ? 'NaN' : JSON.stringify(v)} is not a token id (a non-negative integer)`);
+    }
+    ids.set(s, cuSeqlens[i]);
+  });
   return { ids, cuSeqlens };
 }
 
