@@ -35,7 +35,7 @@ std::vector<bool> weight_decay_flags(ModernBert& m, const NamedTensors& params) 
   return out;
 }
 
-LoadReport load_weights(ModelState& s, const std::vector<std::string>& files) {
+LoadReport load_weights(ModelState& s, const std::vector<std::string>& files, const std::set<std::string>& skip) {
   const auto& cfg = s.module->config;
   LoadReport report;
   // Pass 1: read every header and check every shape before touching the model (an error changes nothing).
@@ -61,6 +61,7 @@ LoadReport load_weights(ModelState& s, const std::vector<std::string>& files) {
         if (!tied) report.unexpected.push_back(key);
         continue;
       }
+      if (skip.count(target)) continue;  // left as initialised; listed in report.missing
       const auto& p = s.by_name.at(target);
       if (c10::IntArrayRef(entry.shape) != p.sizes())
         throw std::runtime_error(files[f] + ": tensor \"" + key + "\" has shape " + shape_str(entry.shape) +
