@@ -69,7 +69,15 @@ export function defaultModelPath(model?: string): string {
   return path.resolve(model ?? process.env.RADBERT_MODEL ?? DEFAULT_MODEL_DIR);
 }
 
-/** Predict with a model loaded once and cached per folder (options.model, RADBERT_MODEL, or the default folder). */
+/** The predict() cache key: the model and every load option that changes the loaded model or its outputs. */
+function cacheKey(dir: string, o: LoadOptions & { revision?: string }): string {
+  return JSON.stringify([dir, o.revision ?? null, o.dtype ?? 'float32', o.device ?? 'auto', o.maxLength ?? null, o.tokenizer ? path.resolve(o.tokenizer) : null, o.batchSize ?? null]);
+}
+
+/**
+ * Predict with a model loaded once and cached per folder (options.model, RADBERT_MODEL, or the default folder) and
+ * per load option (revision, dtype, device, maxLength, tokenizer, batchSize): other options load another model.
+ */
 export async function predict(text: string, options?: PredictOptions & LoadOptions & { model?: string; revision?: string }): Promise<Prediction>;
 export async function predict(texts: string[], options?: PredictOptions & LoadOptions & { model?: string; revision?: string }): Promise<Prediction[]>;
 export async function predict(
@@ -77,12 +85,13 @@ export async function predict(
   options: PredictOptions & LoadOptions & { model?: string; revision?: string } = {},
 ): Promise<Prediction | Prediction[]> {
   const dir = defaultModelPath(options.model);
-  let pending = cache.get(dir);
+  const key = cacheKey(dir, options);
+  let pending = cache.get(key);
   if (!pending) {
     const id = options.model ?? process.env.RADBERT_MODEL;
     pending = load(id && sourceOf(id)?.kind === 'hub' ? id : dir, options); // a Hub id resolves through the HF cache
-    cache.set(dir, pending);
-    pending.catch(() => cache.delete(dir));
+    cache.set(key, pending);
+    pending.catch(() => cache.delete(key));
   }
   const clf = await pending;
   return typeof input === 'string' ? clf.predict(input, options) : clf.predict(input, options);

@@ -168,8 +168,12 @@ export interface ModelInfo {
 
 /** A model living in native memory. */
 export interface NativeModel {
-  /** Copy tensors from safetensors files (f32, f16, bf16; converted to the model's dtype). Shapes must match. */
-  loadWeights(files: string[]): Promise<LoadReport>;
+  /**
+   * Copy tensors from safetensors files (f32, f16, bf16; converted to the model's dtype); shapes must match.
+   * options.skip names parameters (HF keys) not to load: they keep their values and are reported missing (e.g.
+   * `classifier.weight`/`classifier.bias` re-initialised for new labels, HF's ignore_mismatched_sizes).
+   */
+  loadWeights(files: string[], options?: { skip?: string[] }): Promise<LoadReport>;
   /** Write the parameters (or their current gradients) to one safetensors file with HF key names, f32. */
   saveWeights(file: string, options?: { what?: 'params' | 'grads'; metadata?: Record<string, string> }): Promise<void>;
   /**

@@ -267,12 +267,22 @@ class Model : public Napi::ObjectWrap<Model> {
       if (!arr.Get(i).IsString()) type_error(info.Env(), "loadWeights(files): files must be strings");
       files.push_back(arr.Get(i).As<Napi::String>().Utf8Value());
     }
+    std::set<std::string> skip;  // options.skip: parameter names to leave as they are
+    if (info.Length() > 1 && info[1].IsObject() && info[1].As<Napi::Object>().Has("skip")) {
+      auto v = info[1].As<Napi::Object>().Get("skip");
+      if (!v.IsArray()) type_error(info.Env(), "loadWeights(files, options): options.skip must be an array of tensor names");
+      auto sk = v.As<Napi::Array>();
+      for (uint32_t i = 0; i < sk.Length(); ++i) {
+        if (!sk.Get(i).IsString()) type_error(info.Env(), "loadWeights(files, options): options.skip must be strings");
+        skip.insert(sk.Get(i).As<Napi::String>().Utf8Value());
+      }
+    }
     auto report = std::make_shared<radbert::LoadReport>();
     return Task::Run(
         info.Env(),
-        [s, files, report] {
+        [s, files, skip, report] {
           std::lock_guard<std::mutex> lock(s->mu);
-          *report = radbert::load_weights(*s, files);
+          *report = radbert::load_weights(*s, files, skip);
         },
         [report](Napi::Env env) -> Napi::Value {
           auto o = Napi::Object::New(env);

@@ -85,7 +85,7 @@ void check_config_against_weights(const Config& c, const std::vector<std::string
                              : " (with the other weight files) holds layers 0.." + std::to_string(layers - 1));
 }
 
-LoadReport load_weights(ModelState& s, const std::vector<std::string>& files) {
+LoadReport load_weights(ModelState& s, const std::vector<std::string>& files, const std::set<std::string>& skip) {
   const auto& cfg = s.module->config;
   LoadReport report;
   // Pass 1: read every header and check every shape before touching the model (an error changes nothing).
@@ -111,6 +111,7 @@ LoadReport load_weights(ModelState& s, const std::vector<std::string>& files) {
         if (!tied) report.unexpected.push_back(key);
         continue;
       }
+      if (skip.count(target)) continue;  // left as initialised; listed in report.missing
       const auto& p = s.by_name.at(target);
       if (c10::IntArrayRef(entry.shape) != p.sizes())
         throw std::runtime_error(files[f] + ": tensor \"" + key + "\" has shape " + shape_str(entry.shape) +

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,9 @@ struct LoadReport {
 // Reads matching tensors from safetensors files into the parameters. File keys match a parameter as they are, with
 // "model." added or with "model." removed (a body saved bare or inside a task model); a tied decoder.weight is not
 // "unexpected". Every header and shape is checked before any parameter changes (an error changes nothing).
-LoadReport load_weights(ModelState& s, const std::vector<std::string>& files);
+// `skip`: model parameter names (HF keys) not to load even when a file has them (they keep their values and are
+// reported missing), e.g. a classifier head re-initialised for new labels (HF's ignore_mismatched_sizes).
+LoadReport load_weights(ModelState& s, const std::vector<std::string>& files, const std::set<std::string>& skip = {});
 
 // Writes the parameters (what == "params") or their gradients (what == "grads"; zeros where none) as float32.
 void save_weights(ModelState& s, const std::string& file, const std::string& what,

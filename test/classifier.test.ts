@@ -362,7 +362,7 @@ describeNative()('with the native addon', () => {
     expect(b.map((r) => Array.from(r))).toEqual(a.map((r) => Array.from(r)));
     back.close();
     const dflt = await load(saved);
-    expect(dflt.maxLength).toBe(8192); // tokenizer_config's model_max_length is 1e30 (not sane) → max_position_embeddings
+    expect(dflt.maxLength).toBe(32); // save() records the max length as tokenizer_config.json's model_max_length (issue 13, item 2)
     dflt.close();
     await expect(load(saved, { maxLength: 2 })).rejects.toThrow(/maxLength must be an integer >= 3/);
   });

@@ -72,7 +72,7 @@ describe('usage and exit codes', () => {
     for (const [args, msg] of [
       [['train', '--batch-size', '0'], /--batch-size must be >= 1, got 0/],
       [['predict', 'x', '--threshold', '1.5'], /--threshold must be <= 1/],
-      [['eval', '--split', 'dev', '--dataset', 'x'], /--split must be test, validation or train, got dev/],
+      [['eval', '--split', 'dev', '--dataset', 'x'], /--split must be test, validation, train or all, got dev/],
       [['train', '--seed', '1.5'], /--seed must be an integer/],
     ] as const) {
       const r = cli([...args]);

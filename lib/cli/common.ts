@@ -49,6 +49,7 @@ export async function loadModel(values: Parsed['values'], options: { batchSize?:
   return load(dir, {
     revision: str(values, 'revision'),
     maxLength: options.maxLength ?? num(values, 'max-length'),
+    tokenizer: str(values, 'tokenizer'),
     device: str(values, 'device') as 'auto' | 'cpu' | 'cuda' | undefined,
     batchSize: options.batchSize,
     dtype: values.bf16 === true ? 'bfloat16' : 'float32',

@@ -45,6 +45,17 @@ async function programOutput(argv: string[]): Promise<string> {
   return outputs.join('\n');
 }
 
+/** API option names in library messages → the flags a CLI user types. */
+const FLAG_WORDS: Array<[RegExp, string]> = [
+  [/\bpass skipBadRows\b/g, 'pass --skip-bad-rows'],
+  [/\bpass options\.tokenizer\b/g, 'pass --tokenizer'],
+];
+
+/** A library error message in the CLI's words (flags instead of API options). */
+export function inFlagWords(message: string): string {
+  return FLAG_WORDS.reduce((m, [re, flag]) => m.replace(re, flag), message);
+}
+
 /** Run the CLI with these arguments (without `node cli.js`); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -74,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
     return await cmd.run(parsed, rest);
   } catch (e) {
     const error = e as Error;
-    err(`radbert-native: ${error.message}`);
+    err(`radbert-native: ${inFlagWords(error.message)}`);
     if (error instanceof UsageError) return 2;
     if (!(error instanceof HubError) && process.env.RADBERT_DEBUG && error.stack) err(error.stack);
     return 1;

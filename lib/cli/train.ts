@@ -8,7 +8,7 @@ import { writeDemo } from '../data/demo';
 import { UsageError } from '../errors';
 import { cachedSnapshot } from '../hub/cache';
 import { hubCacheDir, hubEndpoint, hubOffline } from '../hub/env';
-import { defaultRepoId, pushToHub } from '../hub/push';
+import { checkPushAccess, pushToHub } from '../hub/push';
 import { load } from '../model/classifier';
 import { train, type TrainOptions } from '../train/loop';
 import { DEFAULT_DATASET, DEFAULT_MODEL, DEFAULT_OUTPUT, DEVICE_OPTION, err, num, out, shellQuote, str } from './common';
@@ -33,11 +33,13 @@ otherwise runs a small built-in demo (tiny model, generated captions; a few minu
     'min-label-count': { group: 'data', type: 'integer', desc: 'keep CUIs seen in at least N training rows', default: 1, min: 1 },
     'skip-bad-rows': { group: 'data', type: 'boolean', desc: 'drop (and list) malformed rows instead of failing' },
     'split-seed': { group: 'data', type: 'integer', desc: 'seed of the 15% validation split', default: 42, min: 0 },
+    'validation-split-source': { group: 'data', type: 'string', desc: "validation rows: 15% of train re-split (the seed's), or the dataset's own validation split", choices: ['resplit', 'dataset'], default: 'resplit' },
     model: { group: 'model', type: 'string', desc: `pretrained ModernBERT folder or Hub id (default ${DEFAULT_MODEL})` },
     revision: { group: 'model', type: 'string', desc: 'Hub revision of --model org/name' },
+    'new-head': { group: 'model', type: 'boolean', desc: "--model is a classifier for other labels: keep its body and head.dense/norm, re-initialise classifier.* for this dataset's (HF's ignore_mismatched_sizes)" },
     init: { group: 'model', type: 'string', desc: 'random initialisation from a preset instead of --model', choices: ['tiny', 'small', 'base', 'large'] },
     tokenizer: { group: 'model', type: 'string', desc: "tokenizer.json or folder (default: the model's)" },
-    'max-length': { group: 'model', type: 'integer', desc: 'truncate to N tokens', default: 256, min: 3 },
+    'max-length': { group: 'model', type: 'integer', desc: 'truncate to N tokens (default 256, or what the resumed checkpoint / a --model folder trained here was trained with)', min: 3 },
     'label-names': { group: 'model', type: 'string', desc: 'CUI -> name JSON, saved as label_names.json' },
     epochs: { group: 'recipe', type: 'number', alias: ['num-train-epochs'], desc: 'epochs', default: 20, ...pos },
     'max-steps': { group: 'recipe', type: 'integer', desc: 'stop after N steps (overrides --epochs)' },
@@ -81,10 +83,12 @@ function trainOptions(values: Parsed['values']): TrainOptions {
     minLabelCount: num(values, 'min-label-count'),
     skipBadRows: values['skip-bad-rows'] === true,
     splitSeed: num(values, 'split-seed'),
+    validationSplitSource: str(values, 'validation-split-source') as TrainOptions['validationSplitSource'],
     tokenizer: str(values, 'tokenizer'),
     maxLength: num(values, 'max-length'),
     model: str(values, 'model'),
     init: str(values, 'init') as TrainOptions['init'],
+    newHead: values['new-head'] === true,
     labelNames: str(values, 'label-names'),
     outputDir: str(values, 'output-dir') ?? DEFAULT_OUTPUT,
     overwriteOutputDir: values['overwrite-output-dir'] === true,
@@ -185,6 +189,9 @@ export async function trainCommand({ values }: Parsed, args: string[]): Promise<
   else if (!opts.model && !opts.init && !demo && !opts.resume) opts.model = DEFAULT_MODEL;
   if (demo) useDemo(opts);
 
+  // as Trainer does at start: a push at the end needs a working token, checked before any training
+  const pushRepoId = values['push-to-hub'] ? await checkPushAccess(opts.outputDir!, { repoId: str(values, 'hub-model-id') }) : undefined;
+
   const controller = new AbortController();
   let sigints = 0;
   const onSigint = () => {
@@ -203,9 +210,8 @@ export async function trainCommand({ values }: Parsed, args: string[]): Promise<
       err(`resume with: npx radbert-native train ${[...kept, '--resume'].map(shellQuote).join(' ')}`);
       return 130;
     }
-    if (values['push-to-hub']) {
-      const repoId = str(values, 'hub-model-id') ?? (await defaultRepoId(result.outputDir));
-      const pushed = await pushToHub(result.outputDir, { repoId, private: values['hub-private-repo'] === true });
+    if (pushRepoId) {
+      const pushed = await pushToHub(result.outputDir, { repoId: pushRepoId, private: values['hub-private-repo'] === true });
       out(`pushed ${result.outputDir} to ${pushed.repoUrl} (${pushed.commitUrl})`);
     }
     if (demo) await showDemoPrediction(result.outputDir);

@@ -148,7 +148,7 @@ async function readRecords(file: string, format: Format, o: ReadOptions): Promis
   const raw = fs.readFileSync(file);
   const bytesRead = raw.length;
   const text = raw.toString('utf8').replace(/^\uFEFF/, '');
-  if (format === 'jsonl') return { records: parseJsonl(text), bytesRead };
+  if (format === 'jsonl') return { records: checkJsonlColumns(file, parseJsonl(text), columns.slice(0, 2)), bytesRead };
   return { records: csvRecords(file, text, columns), bytesRead };
 }
 
@@ -280,6 +280,16 @@ function csvRecords(file: string, text: string, columns: string[]): RawRecord[] 
     header.forEach((h, i) => (value[h] = fields[i]));
     return { ok: true, value };
   });
+}
+
+/** A column that no JSONL row has is a wrong column name, not a file of bad rows: say so and list the columns. */
+function checkJsonlColumns(file: string, records: RawRecord[], columns: string[]): RawRecord[] {
+  const objects = records.flatMap((r) => (r.ok ? [r.value] : []));
+  if (!objects.length) return records;
+  const missing = columns.filter((c) => !objects.some((v) => c in v));
+  if (!missing.length) return records;
+  const have = [...new Set(objects.flatMap((v) => Object.keys(v)))];
+  throw new DataError(`${file}: no row has column ${missing.map((c) => `'${c}'`).join(', ')} (columns: ${have.join(', ')})`);
 }
 
 /** Checks one record and turns it into a Row, or says why it is bad. */

@@ -35,13 +35,22 @@ export function hubToken(explicit?: string): string | undefined {
   const pick = (t: string | undefined) => (t && t.trim() ? t.trim() : undefined);
   const direct = pick(explicit) ?? pick(process.env.HF_TOKEN) ?? pick(process.env.HUGGING_FACE_HUB_TOKEN);
   if (direct) return direct;
-  const file = process.env.HF_TOKEN_PATH ? expandHome(process.env.HF_TOKEN_PATH) : path.join(hfHome(), 'token');
   try {
-    return pick(fs.readFileSync(file, 'utf8'));
+    return pick(fs.readFileSync(tokenFile(), 'utf8'));
   } catch {
     return undefined;
   }
 }
 
-/** How to give a token, said in every error that needs one. */
-export const NO_TOKEN_HELP = 'set HF_TOKEN=hf_... in the environment, or run `huggingface-cli login` (`hf auth login`), which writes ~/.cache/huggingface/token';
+/** The token file that `huggingface-cli login` writes and hubToken() reads: $HF_TOKEN_PATH, else $HF_HOME/token. */
+export function tokenFile(): string {
+  return process.env.HF_TOKEN_PATH ? expandHome(process.env.HF_TOKEN_PATH) : path.join(hfHome(), 'token');
+}
+
+/** How to give a token, said in every error that needs one (naming the token file of this environment). */
+export function noTokenHelp(): string {
+  const file = tokenFile();
+  const home = os.homedir();
+  const shown = file === home || file.startsWith(home + path.sep) ? `~${file.slice(home.length)}` : file;
+  return `set HF_TOKEN=hf_... in the environment, or run \`huggingface-cli login\` (\`hf auth login\`), which writes ${shown}`;
+}

@@ -1,5 +1,5 @@
 /** Hub errors: HubError, and turning whatever a Hub call threw into one that names the repo and what to check. */
-import { NO_TOKEN_HELP } from './env';
+import { noTokenHelp } from './env';
 
 /** An error talking to the Hub or using its cache; the message names the repo, revision / file and what to check. */
 export class HubError extends Error {
@@ -53,7 +53,7 @@ export function toHubError(err: unknown, ctx: Ctx, action: string, file?: string
   if (status === 401) {
     msg = ctx.token
       ? `${action} ${subject}: the Hub at ${ctx.endpoint} rejected the token (401 ${serverSays}). Check that HF_TOKEN / the token saved by \`huggingface-cli login\` is valid, not expired, and can see this repo`
-      : `${action} ${subject}: the Hub at ${ctx.endpoint} answered 401 (${serverSays}): the repo does not exist, or it is private or gated and needs a token: ${NO_TOKEN_HELP}`;
+      : `${action} ${subject}: the Hub at ${ctx.endpoint} answered 401 (${serverSays}): the repo does not exist, or it is private or gated and needs a token: ${noTokenHelp()}`;
   } else if (status === 403) {
     msg = `${action} ${subject}: the token has no permission (403 ${serverSays}). For a gated repo, accept its conditions on its Hub page; to push, use a token with write access to the namespace`;
   } else if (status === 404) {
@@ -63,13 +63,13 @@ export function toHubError(err: unknown, ctx: Ctx, action: string, file?: string
       ? `${action} ${subject}: the file is not in the repo (404 ${serverSays})`
       : isRev
         ? `${action} ${subject}: no such revision (404 ${serverSays}); check the branch, tag or commit`
-        : `${action} ${subject}: not found on ${ctx.endpoint} (404 ${serverSays}). Check the repo id${ctx.token ? '' : `; if it is private, ${NO_TOKEN_HELP}`}`;
+        : `${action} ${subject}: not found on ${ctx.endpoint} (404 ${serverSays}). Check the repo id${ctx.token ? '' : `; if it is private, ${noTokenHelp()}`}`;
   } else if (status !== undefined) {
     msg = `${action} ${subject}: the Hub at ${ctx.endpoint} answered ${status} (${serverSays})`;
   } else if (networkCode(err)) {
     msg = `${action} ${subject}: cannot reach the Hugging Face Hub at ${ctx.endpoint} (${networkCode(err)}). Check the network and HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use only the local cache`;
   } else if (/access token must start with/i.test(e?.message ?? '')) {
-    msg = `${action} ${subject}: the Hugging Face token is malformed (tokens start with "hf_"); ${NO_TOKEN_HELP}`;
+    msg = `${action} ${subject}: the Hugging Face token is malformed (tokens start with "hf_"); ${noTokenHelp()}`;
   } else {
     msg = `${action} ${subject}: ${e?.message ?? String(err)}`;
   }

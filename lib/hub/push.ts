@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { resolveModelFolder } from '../model/folder';
 import { lib, type Lib } from './client';
-import { hubEndpoint, hubToken, NO_TOKEN_HELP } from './env';
+import { hubEndpoint, hubToken, noTokenHelp } from './env';
 import { HubError, hubFetch, toHubError, type Ctx } from './errors';
 import { parseHubId, validRevision } from './ids';
 import { modelCard } from './modelcard';
@@ -72,8 +72,28 @@ export async function defaultRepoId(outputDir: string, token?: string): Promise<
   const tok = hubToken(token);
   const name = sanitizeRepoName(path.basename(path.resolve(outputDir)));
   const ctx: Ctx = { type: 'model', repoId: `?/${name}`, token: tok, endpoint: hubEndpoint() };
-  if (!tok) throw new HubError(`no Hugging Face token to find your user name for ${name}: ${NO_TOKEN_HELP}`);
+  if (!tok) throw new HubError(`no Hugging Face token to find your user name for ${name}: ${noTokenHelp()}`);
   return `${await whoAmIName(tok, ctx)}/${name}`;
+}
+
+/**
+ * Before a long job whose end is a push (train --push-to-hub, as Trainer checks at start): there is a token, the Hub
+ * accepts it (whoami), and it can write. Returns the repo id to push to (`repoId`, `<user>/repoId`, or the default).
+ */
+export async function checkPushAccess(outputDir: string, options: { repoId?: string; token?: string } = {}): Promise<string> {
+  const token = hubToken(options.token);
+  const name = options.repoId ?? sanitizeRepoName(path.basename(path.resolve(outputDir)));
+  if (!token) throw new HubError(`--push-to-hub needs a Hugging Face token with write access (checked before training): ${noTokenHelp()}`);
+  const ctx: Ctx = { type: 'model', repoId: name.includes('/') ? name : `?/${name}`, token, endpoint: hubEndpoint() };
+  let me;
+  try {
+    me = await lib().whoAmI({ accessToken: token, hubUrl: ctx.endpoint, fetch: hubFetch(ctx) });
+  } catch (err) {
+    throw toHubError(err, ctx, 'checking the token (whoami) before training, for');
+  }
+  const role = me.auth?.accessToken?.role;
+  if (role === 'read') throw new HubError(`--push-to-hub: the Hugging Face token of ${me.name} is read-only; use a token with write access (checked before training)`);
+  return name.includes('/') ? name : `${me.name}/${name}`;
 }
 
 /**
@@ -85,7 +105,7 @@ export async function pushToHub(modelDir: string, options: PushOptions = {}): Pr
   const folder = resolveModelFolder(modelDir);
   const token = hubToken(options.token);
   const endpoint = hubEndpoint();
-  if (!token) throw new HubError(`pushing ${modelDir} needs a Hugging Face token with write access: ${NO_TOKEN_HELP}`);
+  if (!token) throw new HubError(`pushing ${modelDir} needs a Hugging Face token with write access: ${noTokenHelp()}`);
   const probe: Ctx = { type: 'model', repoId: options.repoId ?? '?', token, endpoint };
   let repoId: string;
   if (!options.repoId) repoId = await defaultRepoId(modelDir, token);

@@ -20,7 +20,10 @@ export type DeviceOption = 'auto' | 'cpu' | 'cuda';
 /** Options of load() and createClassifier(). */
 export interface LoadOptions {
   device?: DeviceOption;
-  /** Truncate inputs to this many tokens (default: tokenizer_config's model_max_length, else max_position_embeddings). */
+  /**
+   * Truncate inputs to this many tokens (default: tokenizer_config.json's model_max_length, where training records its
+   * max_length, else max_position_embeddings).
+   */
   maxLength?: number;
   /** A tokenizer.json (or folder) to use instead of the model folder's. */
   tokenizer?: string;
@@ -223,13 +226,14 @@ export class Classifier {
     return name ? `${name} (${label})` : label;
   }
 
-  /** Save as a Hugging Face folder (config.json, model.safetensors, tokenizer files, label_names.json if any). */
+  /** Save as a Hugging Face folder (config.json, model.safetensors, tokenizer files with maxLength as model_max_length, label_names.json if any). */
   async save(dir: string): Promise<void> {
     await saveModelFolder(dir, {
       config: this.config,
       model: this.model,
       tokenizerFrom: this.tokenizer.source,
       labelNames: Object.keys(this.labelNames).length ? this.labelNames : undefined,
+      modelMaxLength: this.maxLength,
     });
   }
 
@@ -280,12 +284,22 @@ function warn(line: string): void {
   if (!process.env.RADBERT_QUIET) console.warn(line);
 }
 
-/** Load a Hugging Face ModernBERT folder (config.json, model.safetensors or shards, tokenizer.json). */
+/** Why load() refuses a pretrained body, and the two ways to use one: fine-tune it into a classifier, or load it as a masked LM. */
+function notAClassifier(architecture: string, named: string): string {
+  return (
+    `is a ${architecture} (a pretrained body without a classification head), not a sequence classifier: ` +
+    `fine-tune it into one with \`npx radbert-native train --model ${named} --dataset D\` (train({ model, dataset }) in the API)` +
+    (architecture === 'ModernBertForMaskedLM' ? ', or load it as a masked LM with loadMaskedLM()' : '')
+  );
+}
+
+/** Load a Hugging Face ModernBertForSequenceClassification folder or Hub id (config.json, model.safetensors or shards, tokenizer.json). */
 export async function load(dirOrId: string, options: LoadOptions & { revision?: string } = {}): Promise<Classifier> {
   // a Hub id `org/name[@rev]` that is not a local path resolves through the Hugging Face cache, as in the CLI
   const dir = sourceOf(dirOrId)?.kind === 'hub' ? await resolveModel(dirOrId, { revision: options.revision }) : dirOrId;
   const folder = resolveModelFolder(dir);
   const nativeConfig = toNativeConfig(folder.config, folder.configFile);
+  if (nativeConfig.architecture !== 'ModernBertForSequenceClassification') throw new FileError(dir, notAClassifier(nativeConfig.architecture, dirOrId));
   const tokSource = options.tokenizer ?? folder.tokenizerFile;
   if (!tokSource) throw new FileError(dir, 'no tokenizer.json in the model folder (pass options.tokenizer)');
   const tokenizer = loadTokenizer(tokSource);

@@ -88,13 +88,23 @@ function tokenizerSource(from: string): string {
 }
 
 /**
+ * Record the max_length a model was trained (or is used) with as tokenizer_config.json's model_max_length, as
+ * transformers does when a tokenizer with that model_max_length is saved: load() and every command then truncate there.
+ */
+function writeModelMaxLength(file: string, maxLength: number): void {
+  const cfg = fs.existsSync(file) ? readJsonFile<Record<string, unknown>>(file) : {};
+  if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw new FileError(file, 'is not a JSON object');
+  writeFileAtomic(file, JSON.stringify({ ...cfg, model_max_length: maxLength }, null, 2) + '\n');
+}
+
+/**
  * Save an HF model folder: config.json (as transformers 5.17 writes it, readable by 4.x too), model.safetensors
  * (f32, metadata {format: "pt"}), the tokenizer files beside `tokenizerFrom` (a tokenizer.json or its folder) and
- * label_names.json when given. Every file is written under a temporary name and renamed into place.
+ * label_names.json when given, and modelMaxLength as tokenizer_config.json's model_max_length. Every file is written under a temporary name and renamed into place.
  */
 export async function saveModelFolder(
   dir: string,
-  options: { config: HFConfig; model: NativeModel; tokenizerFrom?: string; labelNames?: Record<string, string> },
+  options: { config: HFConfig; model: NativeModel; tokenizerFrom?: string; labelNames?: Record<string, string>; modelMaxLength?: number },
 ): Promise<void> {
   const configText = stringifyConfig(toHFConfigJson(options.config, path.join(dir, 'config.json')));
   const srcTok = options.tokenizerFrom ? tokenizerSource(options.tokenizerFrom) : undefined;
@@ -117,5 +127,6 @@ export async function saveModelFolder(
       if (fs.existsSync(src) && path.resolve(src) !== path.resolve(dst)) writeFileAtomic(dst, fs.readFileSync(src));
     }
   }
+  if (options.modelMaxLength !== undefined) writeModelMaxLength(path.join(dir, 'tokenizer_config.json'), options.modelMaxLength);
   if (options.labelNames) writeFileAtomic(path.join(dir, 'label_names.json'), JSON.stringify(options.labelNames, null, 2) + '\n');
 }

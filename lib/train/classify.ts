@@ -38,7 +38,11 @@ async function readData(o: ResolvedTrainOptions, info: (line: string) => void, r
     for (const b of read.skipped.slice(0, 20)) info(`  ${formatBadRow(b)}`);
     if (read.skipped.length > 20) info(`  ... and ${read.skipped.length - 20} more`);
   }
-  const split = seedSplit(read.splits, { seed: o.splitSeed });
+  const source = o.validationSplitSource ?? 'resplit';
+  const split = seedSplit(read.splits, { seed: o.splitSeed, validationSource: source });
+  const own = read.splits.validation?.length ?? 0;
+  if (own && source === 'resplit')
+    info(`the dataset has its own validation split (${own} rows), not used: validation is 15% of train re-split with --split-seed ${o.splitSeed}, as the seed does (--validation-split-source dataset uses it)`);
   if (!split.train.length) throw new DataError(`${o.dataset}: the training split is empty`);
   let binarizer: LabelBinarizer;
   if (resumeDir) {
@@ -64,6 +68,28 @@ async function readData(o: ResolvedTrainOptions, info: (line: string) => void, r
   return { split, labels, y };
 }
 
+/** The classifier tensors that hold one row per label: re-initialised when the labels change (--new-head). */
+const CLASSIFIER_TENSORS = ['classifier.weight', 'classifier.bias'];
+
+/**
+ * Starting from a checkpoint that is already a classifier: its labels must be this dataset's, or --new-head (HF's
+ * ignore_mismatched_sizes) keeps the body and head.dense/head.norm and re-initialises classifier.* for the new labels.
+ * Returns the tensors not to load.
+ */
+function newHeadSkips(o: ResolvedTrainOptions, config: HFConfig, labels: string[], info: (line: string) => void): string[] {
+  const archs = config.architectures;
+  const old = Array.isArray(archs) && archs[0] === 'ModernBertForSequenceClassification' ? labelsOf(config) : undefined;
+  if (!old || old.join('\n') === labels.join('\n')) return [];
+  const sample = (l: string[]) => `${l.length} (${l.slice(0, 3).join(', ')}${l.length > 3 ? ', ...' : ''})`;
+  if (!o.newHead)
+    throw new UsageError(
+      `${o.model} is a classifier for ${sample(old)} labels; this dataset's train split has ${sample(labels)}: pass --new-head to keep its body and ` +
+        `head.dense/head.norm and re-initialise classifier.weight and classifier.bias for the new labels (HF's ignore_mismatched_sizes)`,
+    );
+  info(`--new-head: re-initialised ${CLASSIFIER_TENSORS.join(', ')} for ${labels.length} labels (the checkpoint's are for ${old.length} other labels); the body and head.dense/head.norm come from ${o.model}`);
+  return CLASSIFIER_TENSORS;
+}
+
 /** The classifier to train: resumed from a checkpoint, a pretrained body with a new head, or a preset's random init. */
 async function buildClassifier(o: ResolvedTrainOptions, info: (line: string) => void, labels: string[], resumeDir: string | undefined, device: 'cpu' | 'cuda') {
   let labelNames: Record<string, string> | undefined = typeof o.labelNames === 'string' ? readLabelNames(o.labelNames) : o.labelNames;
@@ -78,12 +104,13 @@ async function buildClassifier(o: ResolvedTrainOptions, info: (line: string) => 
     const folder = resolveModelFolder(await resolveSource(o.model, 'model', { revision: o.revision }));
     const tok = o.tokenizer ?? folder.tokenizerFile;
     if (!tok) throw new UsageError(`${o.model} has no tokenizer.json: pass --tokenizer`);
+    const skip = newHeadSkips(o, folder.config, labels, info);
     const clf = await createClassifier(classifierConfig({ ...folder.config }, labels), { ...common, tokenizer: tok, seed: o.seed });
     if (!labelNames && folder.labelNamesFile) labelNames = readLabelNames(folder.labelNamesFile);
     const model = o.model;
     let description = model;
     const after = async (c: Classifier) => {
-      const report = await c.model.loadWeights(folder.weightFiles);
+      const report = await c.model.loadWeights(folder.weightFiles, { skip });
       if (!report.loaded.length) throw new Error(`${model}: none of its tensors fit ModernBertForSequenceClassification`);
       if (report.missing.length)
         info(
@@ -156,7 +183,7 @@ export async function classificationTask(
           batches: Math.ceil(seqs.length / o.evalBatchSize),
         };
       },
-      save: (dir) => saveModelFolder(dir, { config: clf.config, model: clf.model, tokenizerFrom: built.tokenizerFrom, labelNames: built.labelNames }),
+      save: (dir) => saveModelFolder(dir, { config: clf.config, model: clf.model, tokenizerFrom: built.tokenizerFrom, labelNames: built.labelNames, modelMaxLength: o.maxLength }),
       close: () => clf.close(),
     };
   } catch (err) {

@@ -18,7 +18,7 @@ import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions, type
 import { Progress } from './progress';
 import { evaluateAndSave, finishRun, logTraining, resumeCounters, saveAfterCrash, saveCheckpoint, type Run } from './run';
 import { epochOrder, linearScheduleLr, planSteps, warmupStepsFor } from './schedule';
-import { outputOf, prepareRunFolder, trainingArguments, type Output, type RunFolder } from './setup';
+import { inheritedMaxLength, outputOf, prepareRunFolder, trainingArguments, type Output, type RunFolder } from './setup';
 import type { TrainTask } from './task';
 
 export type { LogEntry, TrainOptions, TrainResult } from './options';
@@ -26,7 +26,7 @@ export type { RadbertState, TrainerState } from './state';
 
 /** Fine-tune a ModernBERT classifier with the seed's recipe; writes checkpoints and the best model to outputDir. */
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  const o = resolveTrainOptions(options);
+  const o = resolveTrainOptions({ ...options, maxLength: inheritedMaxLength(options) });
   const out = outputOf(o);
   const t0 = Date.now();
   const folder = prepareRunFolder(o);

@@ -22,12 +22,19 @@ export interface TrainOptions {
   skipBadRows?: boolean;
   /** Seed of the validation split (HF datasets shuffle; default 42, the seed's). */
   splitSeed?: number;
+  /** Validation rows: 'resplit' (default: 15% of train, the seed's) or 'dataset' (the dataset's own validation split). */
+  validationSplitSource?: 'resplit' | 'dataset';
   /** tokenizer.json or a folder with one (default: the model folder's). */
   tokenizer?: string;
-  /** Truncate to this many tokens (default 256). */
+  /** Truncate to this many tokens (default: the resumed checkpoint's or a --model folder's training max_length, else 256). */
   maxLength?: number;
   /** Pretrained model folder (body weights; the classifier head is newly initialised), or `org/name` in the local HF cache. */
   model?: string;
+  /**
+   * The model is a classifier for other labels: keep its body and head.dense/head.norm, re-initialise classifier.* for
+   * this dataset's labels (HF's ignore_mismatched_sizes; default false: other labels are an error).
+   */
+  newHead?: boolean;
   /** Random initialisation from a preset (when no model is given). */
   init?: 'tiny' | 'small' | 'base' | 'large';
   /** Extra config.json keys for --init (e.g. vocab_size of a small tokenizer). */
@@ -160,7 +167,11 @@ function checkOptions(o: TrainOptions): void {
   if (o.seed !== undefined && (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff)) throw new UsageError(`seed must be an integer in [0, 2^32), got ${o.seed}`);
   if (o.maxLength !== undefined && o.maxLength < 3) throw new UsageError('max length must be at least 3');
   if (o.init !== undefined && !['tiny', 'small', 'base', 'large'].includes(o.init)) throw new UsageError(`init must be tiny, small, base or large, got ${o.init}`);
+  if (o.validationSplitSource !== undefined && !['resplit', 'dataset'].includes(o.validationSplitSource))
+    throw new UsageError(`validation split source must be resplit or dataset, got ${o.validationSplitSource}`);
   if (o.model !== undefined && o.init !== undefined) throw new UsageError('pass either a model (--model) or a preset (--init), not both');
+  // checked here, before any data is read: a preset has no tokenizer of its own
+  if (o.model === undefined && !o.resume && !o.tokenizer) throw new UsageError('--init needs --tokenizer (a tokenizer.json or a folder with one)');
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

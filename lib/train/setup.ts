@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { UsageError } from '../errors';
 import { readJsonFile } from '../files';
 import { lastCheckpoint, listCheckpoints } from './checkpoints';
-import type { ResolvedTrainOptions } from './options';
+import { TRAIN_DEFAULTS, type ResolvedTrainOptions, type TrainOptions } from './options';
 import type { RadbertState, TrainerState } from './state';
 import type { BestRule } from './task';
 
@@ -57,6 +57,23 @@ export function prepareRunFolder(o: ResolvedTrainOptions): RunFolder {
   };
 }
 
+/**
+ * train's max length when none is given: the one the resumed checkpoint, or a local --model folder that radbert-native
+ * trained, was trained with (their training_args.json), so a run continues as it began; else undefined (the seed's 256).
+ */
+export function inheritedMaxLength(options: TrainOptions): number | undefined {
+  if (options.maxLength !== undefined) return options.maxLength;
+  const from = options.resume
+    ? typeof options.resume === 'string'
+      ? path.resolve(options.resume)
+      : lastCheckpoint(path.resolve(options.outputDir ?? TRAIN_DEFAULTS.outputDir))
+    : options.model;
+  const file = from ? path.join(from, 'training_args.json') : undefined;
+  if (!file || !fs.existsSync(file)) return undefined;
+  const v = readJsonFile<Record<string, unknown>>(file).max_length;
+  return typeof v === 'number' && Number.isInteger(v) && v >= 3 ? v : undefined;
+}
+
 /** training_args.json: HF TrainingArguments' names for the recipe, then ours (data, model, batch order, eval loss). */
 export function trainingArguments(o: ResolvedTrainOptions, run: RunFolder, best: BestRule, device: string): Record<string, unknown> {
   return {
@@ -93,10 +110,12 @@ export function trainingArguments(o: ResolvedTrainOptions, run: RunFolder, best:
     min_label_count: o.minLabelCount,
     skip_bad_rows: o.skipBadRows,
     split_seed: o.splitSeed,
-    validation_fraction: 0.15,
+    validation_split_source: o.validationSplitSource ?? 'resplit',
+    validation_fraction: o.validationSplitSource === 'dataset' ? null : 0.15,
     tokenizer: o.tokenizer ?? null,
     max_length: o.maxLength,
     model: o.model ?? null,
+    new_head: o.newHead === true,
     init: o.model || run.resumeDir ? null : (o.init ?? 'tiny'),
     threshold: o.threshold,
     device,
