@@ -83,7 +83,7 @@ describeNative()('parity with transformers', () => {
     // Why this bound. A text's logits alone and inside a batch go through GEMMs of different row counts; the BLAS picks
     // other kernels (blocking, AVX-512 vs AMX paths) and float32 sums are reassociated, so the last bits differ, by
     // CPU. transformers shows the same noise: make_fixtures.py measures its own max |Δ| of the same texts alone vs
-    // batched (sdpa and eager) on this machine (up to 9.5e-7 on a 2-core Xeon with AMX: 4 ulp of a logit near 2). We
+    // batched (sdpa and eager) on this machine (up to 9.5e-7 on a 2-core Xeon with AVX-512: 4 ulp of a logit near 2). We
     // require ours to stay within 2× that floor (the maximum over a handful of rounding differences is itself noisy;
     // another blocking gives another sample of the same distribution), and never above the old 1e-6 where the
     // floor is lower. A real defect (a pad or a neighbour's token leaking into a sequence, a wrong window) moves
