@@ -141,14 +141,21 @@ export class Classifier {
   /** Token ids of each text, with special tokens, truncated to maxLength. */
   encode(texts: string[]): number[][] {
     this.assertOpen();
-    if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) throw new TypeError('encode: expected an array of strings');
+    checkTexts('encode', texts, 'an array of strings');
     return this.tokenizer.encodeBatch(texts, this.maxLength);
   }
 
   /** Raw logits, one Float32Array row per input (texts, or token-id sequences used as they are). */
   async logits(input: string[] | number[][]): Promise<Float32Array[]> {
     if (!Array.isArray(input)) throw new TypeError('logits: expected an array of strings or of token-id arrays');
-    const seqs = input.length && typeof input[0] === 'string' ? this.encode(input as string[]) : (input as number[][]);
+    const texts = input.length > 0 && (typeof input[0] === 'string' || !(0 in input));
+    if (!texts) {
+      for (let i = 0; i < input.length; i++) {
+        const s: unknown = input[i];
+        if (!Array.isArray(s) && !ArrayBuffer.isView(s)) throw new TypeError(`logits: expected an array of strings or of token-id arrays; item ${i} is ${i in input ? typeof s : 'missing'}`);
+      }
+    }
+    const seqs = texts ? this.encode(input as string[]) : (input as number[][]);
     const k = this.nativeConfig.numLabels;
     const matrix = await this.logitsMatrix(seqs);
     return seqs.map((_, i) => matrix.slice(i * k, (i + 1) * k));
@@ -180,7 +187,7 @@ export class Classifier {
     const threshold = options.threshold ?? 0.5;
     if (typeof threshold !== 'number' || Number.isNaN(threshold)) throw new Error('predict: threshold must be a number');
     const texts = typeof input === 'string' ? [input] : input;
-    if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) throw new TypeError('predict: expected a string or an array of strings');
+    checkTexts('predict', texts, 'a string or an array of strings');
     if (texts.length === 0) return [];
     const rows = await this.logits(texts);
     const preds = rows.map((r) => toPrediction(this.labels, r, threshold));
@@ -214,6 +221,15 @@ export class Classifier {
     this.close();
   }
 
+}
+
+/** TypeError unless `texts` is an array of strings; holes of sparse arrays (new Array(5)) count as missing items. */
+function checkTexts(fn: string, texts: unknown, expected: string): asserts texts is string[] {
+  if (!Array.isArray(texts)) throw new TypeError(`${fn}: expected ${expected}, got ${texts === null ? 'null' : typeof texts}`);
+  for (let i = 0; i < texts.length; i++) {
+    const t: unknown = texts[i];
+    if (typeof t !== 'string') throw new TypeError(`${fn}: expected ${expected}; item ${i} is ${i in texts ? (t === null ? 'null' : typeof t) : 'missing (a hole in a sparse array)'}`);
+  }
 }
 
 function maxLengthFor(options: LoadOptions, tok: TextTokenizer, config: HFConfig): number {

@@ -89,12 +89,41 @@ export function tokenizerFile(pathOrDir: string): string | undefined {
   return fs.existsSync(f) ? f : undefined;
 }
 
+function kindOf(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'sequence' : typeof v === 'object' ? 'map' : typeof v;
+}
+
+/**
+ * The shape checks Python's tokenizers (serde) makes on tokenizer.json's model and @huggingface/tokenizers skips:
+ * a BPE / WordPiece / WordLevel vocab is a map of token -> integer id, a Unigram vocab a list of [piece, score],
+ * BPE merges a list. Without them a string vocab loads and encodes everything to the special tokens.
+ */
+function checkTokenizerModel(json: Record<string, unknown>, file: string): void {
+  const model = json.model as Record<string, unknown> | undefined;
+  if (typeof model !== 'object' || model === null || Array.isArray(model)) throw new FileError(file, `invalid type: ${kindOf(model)}, expected a map`, 'model');
+  const vocab = model.vocab;
+  const type = model.type;
+  if (type === 'Unigram') {
+    if (!Array.isArray(vocab)) throw new FileError(file, `invalid type: ${kindOf(vocab)}, expected a sequence of [piece, score]`, 'model.vocab');
+    const bad = vocab.findIndex((e) => !Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || typeof e[1] !== 'number');
+    if (bad >= 0) throw new FileError(file, `entry ${bad} is not a [piece, score] pair`, 'model.vocab');
+    return;
+  }
+  if (type !== undefined && !['BPE', 'WordPiece', 'WordLevel'].includes(type as string)) throw new FileError(file, `unknown model type ${JSON.stringify(type)}`, 'model.type');
+  if (kindOf(vocab) !== 'map') throw new FileError(file, `invalid type: ${kindOf(vocab)}, expected a map of token -> id`, 'model.vocab');
+  for (const [tok, id] of Object.entries(vocab as Record<string, unknown>))
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0xffffffff) throw new FileError(file, `the id of ${JSON.stringify(tok)} must be a non-negative integer, got ${JSON.stringify(id)}`, 'model.vocab');
+  if ((type === 'BPE' || (type === undefined && 'merges' in model)) && !Array.isArray(model.merges))
+    throw new FileError(file, `invalid type: ${kindOf(model.merges)}, expected a sequence`, 'model.merges');
+}
+
 /** Load a tokenizer.json (or a folder holding one, with tokenizer_config.json beside it if present). */
 export function loadTokenizer(pathOrDir: string): TextTokenizer {
   if (!fs.existsSync(pathOrDir)) throw new FileError(pathOrDir, 'tokenizer not found (pass a tokenizer.json or a folder with one)');
   const file = tokenizerFile(pathOrDir);
   if (!file) throw new FileError(pathOrDir, 'no tokenizer.json here (pass a tokenizer.json or a folder with one)');
-  const json = readJsonFile<Record<string, unknown>>(file);
+  const json = readJsonFile<Record<string, unknown>>(file, { object: true });
+  checkTokenizerModel(json, file);
   const cfgFile = path.join(path.dirname(file), 'tokenizer_config.json');
   const cfg = fs.existsSync(cfgFile) ? readJsonFile<Record<string, unknown>>(cfgFile) : {};
   let tok: Tokenizer;
