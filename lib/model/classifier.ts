@@ -155,14 +155,20 @@ export class Classifier {
         if (!Array.isArray(s) && !ArrayBuffer.isView(s)) throw new TypeError(`logits: expected an array of strings or of token-id arrays; item ${i} is ${i in input ? typeof s : 'missing'}`);
       }
     }
-    const seqs = texts ? this.encode(input as string[]) : (input as number[][]);
+    let seqs: ArrayLike<number>[];
+    if (texts) {
+      this.assertOpen();
+      checkTexts('logits', input, 'an array of strings or of token-id arrays');
+      // large batches are encoded in a worker thread: the event loop keeps running
+      seqs = await this.tokenizer.encodeBatchAsync(input, this.maxLength);
+    } else seqs = input as number[][];
     const k = this.nativeConfig.numLabels;
     const matrix = await this.logitsMatrix(seqs);
     return seqs.map((_, i) => matrix.slice(i * k, (i + 1) * k));
   }
 
   /** Logits of token-id sequences as one row-major [sequences, numLabels] array, batchSize rows per native call. */
-  async logitsMatrix(seqs: number[][]): Promise<Float32Array> {
+  async logitsMatrix(seqs: ArrayLike<number>[]): Promise<Float32Array> {
     const model = this.model;
     if (this.nativeConfig.architecture !== 'ModernBertForSequenceClassification')
       throw new Error(`logits(): this is a ${this.nativeConfig.architecture}, not a sequence classifier`);
@@ -215,6 +221,7 @@ export class Classifier {
   close(): void {
     if (this.nativeModel) this.nativeModel.free();
     this.nativeModel = null;
+    this.tokenizer.close();
   }
   /** close(), for `using clf = await load(dir)` (explicit resource management). */
   [DISPOSE](): void {
