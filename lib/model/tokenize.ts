@@ -141,6 +141,12 @@ function kindOf(v: unknown): string {
  * BPE merges a list. Without them a string vocab loads and encodes everything to the special tokens.
  */
 function checkTokenizerModel(json: Record<string, unknown>, file: string): void {
+  const added = json.added_tokens;
+  if (added !== undefined && added !== null) {
+    if (!Array.isArray(added)) throw new FileError(file, `invalid type: ${kindOf(added)}, expected a sequence`, 'added_tokens');
+    const bad = added.findIndex((t) => kindOf(t) !== 'map' || typeof t.content !== 'string' || !Number.isInteger(t.id) || t.id < 0 || t.id > 0xffffffff);
+    if (bad >= 0) throw new FileError(file, `entry ${bad} needs a string "content" and a non-negative integer "id"`, 'added_tokens');
+  }
   const model = json.model as Record<string, unknown> | undefined;
   if (typeof model !== 'object' || model === null || Array.isArray(model)) throw new FileError(file, `invalid type: ${kindOf(model)}, expected a map`, 'model');
   const vocab = model.vocab;
@@ -193,13 +199,13 @@ export function loadTokenizer(pathOrDir: string): TextTokenizer {
   checkTokenizerModel(json, file);
   const cfgFile = path.join(path.dirname(file), 'tokenizer_config.json');
   const cfg = fs.existsSync(cfgFile) ? readJsonFile<Record<string, unknown>>(cfgFile) : {};
-  let tok: Tokenizer;
-  try {
-    tok = new Tokenizer(json, cfg);
-  } catch (err) {
-    throw new FileError(file, `not a usable tokenizer: ${(err as Error).message}`);
-  }
   const mml = cfg.model_max_length;
   const modelMaxLength = typeof mml === 'number' && Number.isInteger(mml) && mml > 0 && mml < 1e7 ? mml : undefined;
-  return new TextTokenizer(tok, file, modelMaxLength, { prefixCut: prefixCutSafe(json) });
+  try {
+    // the constructor encodes a probe: a broken post-processor or pre-tokenizer fails there, named like the rest
+    return new TextTokenizer(new Tokenizer(json, cfg), file, modelMaxLength, { prefixCut: prefixCutSafe(json) });
+  } catch (err) {
+    if (err instanceof FileError) throw err;
+    throw new FileError(file, `not a usable tokenizer: ${(err as Error).message}`);
+  }
 }
