@@ -58,3 +58,48 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, options
     throw err;
   }
 }
+
+/** Whether a process with this id is alive (EPERM: alive, another user's). */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The writer's process id in a temporary name: `.<file>.tmp-<pid>-...` (tempName) or `<folder>.tmp-<pid>` (checkpoints). */
+export function tempOwner(name: string): number | undefined {
+  const m = /^\..+\.tmp-(\d+)-\d+-[0-9a-z]+$/.exec(name) ?? /^checkpoint-\d+\.tmp-(\d+)$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Remove the temporaries a killed save left in `dir` (and in its checkpoint-* folders): files of tempName() and
+ * checkpoint-N.tmp-PID folders whose writing process is no longer alive. A live writer's are never touched.
+ * Returns the removed paths.
+ */
+export function removeStaleTemps(dir: string): string[] {
+  const removed: string[] = [];
+  const sweep = (d: string, depth: number) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      const owner = tempOwner(e.name);
+      if (owner !== undefined && !pidAlive(owner)) {
+        fs.rmSync(p, { recursive: true, force: true });
+        removed.push(p);
+      } else if (depth > 0 && e.isDirectory() && /^checkpoint-\d+$/.test(e.name)) sweep(p, depth - 1);
+    }
+  };
+  sweep(dir, 1);
+  return removed;
+}

@@ -6,6 +6,7 @@
 import yargs from 'yargs/yargs';
 import type { Argv, Options } from 'yargs';
 import { UsageError } from '../errors';
+import { numberProblem } from '../train/options';
 
 /** One flag: its type, help line, group, aliases, and the values or range it accepts. */
 export interface OptionSpec {
@@ -23,8 +24,9 @@ export interface OptionSpec {
   /** Numbers: smallest accepted value, and whether it is excluded (> rather than >=). */
   min?: number;
   minExclusive?: boolean;
-  /** Numbers: largest accepted value. */
+  /** Numbers: largest accepted value, and whether it is excluded (< rather than <=). */
   max?: number;
+  maxExclusive?: boolean;
 }
 
 /** A command's option table: flag name → spec. */
@@ -122,11 +124,9 @@ function checkValue(args: string[], name: string, spec: OptionSpec, v: unknown):
   }
   const x = Number(v);
   if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(x)) throw new UsageError(`${flag} expects a number, got ${JSON.stringify(v)}`);
-  const kind = spec.type === 'integer' ? 'an integer' : 'a number';
-  if (spec.type === 'integer' && !Number.isInteger(x)) throw new UsageError(`${flag} must be ${kind}, got ${v}`);
-  if (spec.min !== undefined && (spec.minExclusive ? x <= spec.min : x < spec.min))
-    throw new UsageError(`${flag} must be ${spec.minExclusive ? '>' : '>='} ${spec.min}${spec.max !== undefined ? ` and <= ${spec.max}` : ''}, got ${v}`);
-  if (spec.max !== undefined && x > spec.max) throw new UsageError(`${flag} must be <= ${spec.max}${spec.min !== undefined ? ` and >= ${spec.min}` : ''}, got ${v}`);
+  // the same rule train()'s options are checked with (lib/train/options.ts)
+  const problem = numberProblem(x, { type: spec.type, min: spec.min, minExclusive: spec.minExclusive, max: spec.max, maxExclusive: spec.maxExclusive });
+  if (problem) throw new UsageError(`${flag} ${problem.replace(/, got .*$/s, '')}, got ${v}`);
   return x;
 }
 

@@ -11,10 +11,12 @@ import { hubCacheDir, hubEndpoint, hubOffline } from '../hub/env';
 import { checkPushAccess, pushToHub } from '../hub/push';
 import { load } from '../model/classifier';
 import { train, type TrainOptions } from '../train/loop';
+import { TRAIN_NUMBER_RULES } from '../train/options';
 import { DEFAULT_DATASET, DEFAULT_MODEL, DEFAULT_OUTPUT, DEVICE_OPTION, err, num, out, shellQuote, str } from './common';
 import type { CommandSpec, Parsed } from './options';
 
-const pos = { min: 0, minExclusive: true };
+/** The numeric flags' types and ranges: the same rules train() checks its options with. */
+const R = TRAIN_NUMBER_RULES;
 
 /** The train command's flags (HF TrainingArguments' names where they exist). */
 export const TRAIN: CommandSpec = {
@@ -30,34 +32,34 @@ otherwise runs a small built-in demo (tiny model, generated captions; a few minu
     'dataset-revision': { group: 'data', type: 'string', desc: 'Hub revision of --dataset org/name' },
     'text-column': { group: 'data', type: 'string', desc: 'text column', default: 'caption' },
     'label-column': { group: 'data', type: 'string', desc: "label column: list of CUIs (parquet/jsonl) or ';'-separated (csv)", default: 'cui' },
-    'min-label-count': { group: 'data', type: 'integer', desc: 'keep CUIs seen in at least N training rows', default: 1, min: 1 },
+    'min-label-count': { group: 'data', desc: 'keep CUIs seen in at least N training rows', default: 1, ...R.minLabelCount },
     'skip-bad-rows': { group: 'data', type: 'boolean', desc: 'drop (and list) malformed rows instead of failing' },
-    'split-seed': { group: 'data', type: 'integer', desc: 'seed of the 15% validation split', default: 42, min: 0 },
+    'split-seed': { group: 'data', desc: 'seed of the 15% validation split', default: 42, ...R.splitSeed },
     'validation-split-source': { group: 'data', type: 'string', desc: "validation rows: 15% of train re-split (the seed's), or the dataset's own validation split", choices: ['resplit', 'dataset'], default: 'resplit' },
     model: { group: 'model', type: 'string', desc: `pretrained ModernBERT folder or Hub id (default ${DEFAULT_MODEL})` },
     revision: { group: 'model', type: 'string', desc: 'Hub revision of --model org/name' },
     'new-head': { group: 'model', type: 'boolean', desc: "--model is a classifier for other labels: keep its body and head.dense/norm, re-initialise classifier.* for this dataset's (HF's ignore_mismatched_sizes)" },
     init: { group: 'model', type: 'string', desc: 'random initialisation from a preset instead of --model', choices: ['tiny', 'small', 'base', 'large'] },
     tokenizer: { group: 'model', type: 'string', desc: "tokenizer.json or folder (default: the model's)" },
-    'max-length': { group: 'model', type: 'integer', desc: 'truncate to N tokens (default 256, or what the resumed checkpoint / a --model folder trained here was trained with)', min: 3 },
+    'max-length': { group: 'model', desc: 'truncate to N tokens (default 256, or what the resumed checkpoint / a --model folder trained here was trained with)', ...R.maxLength },
     'label-names': { group: 'model', type: 'string', desc: 'CUI -> name JSON, saved as label_names.json' },
-    epochs: { group: 'recipe', type: 'number', alias: ['num-train-epochs'], desc: 'epochs', default: 20, ...pos },
+    epochs: { group: 'recipe', alias: ['num-train-epochs'], desc: 'epochs', default: 20, ...R.epochs },
     'max-steps': { group: 'recipe', type: 'integer', desc: 'stop after N steps (overrides --epochs)' },
-    lr: { group: 'recipe', type: 'number', alias: ['learning-rate'], desc: 'learning rate', default: '5e-5', ...pos },
-    'batch-size': { group: 'recipe', type: 'integer', alias: ['per-device-train-batch-size'], desc: 'train batch size', default: 8, min: 1 },
-    'eval-batch-size': { group: 'recipe', type: 'integer', alias: ['per-device-eval-batch-size'], desc: 'eval batch size (default: batch size)', min: 1 },
-    'weight-decay': { group: 'recipe', type: 'number', desc: 'AdamW weight decay', default: 0, min: 0 },
-    'warmup-ratio': { group: 'recipe', type: 'number', desc: 'warm-up as a fraction of the steps', default: 0, min: 0 },
-    'warmup-steps': { group: 'recipe', type: 'integer', desc: 'warm-up steps (wins over --warmup-ratio)', default: 0, min: 0 },
-    'max-grad-norm': { group: 'recipe', type: 'number', desc: 'gradient clipping (0 disables)', default: 1.0, min: 0 },
-    'adam-beta1': { group: 'recipe', type: 'number', desc: 'AdamW beta1', default: 0.9, min: 0, max: 1 },
-    'adam-beta2': { group: 'recipe', type: 'number', desc: 'AdamW beta2', default: 0.999, min: 0, max: 1 },
-    'adam-epsilon': { group: 'recipe', type: 'number', desc: 'AdamW epsilon', default: '1e-8', ...pos },
-    seed: { group: 'recipe', type: 'integer', desc: 'model init, batch order, dropout', default: 42, min: 0, max: 0xffffffff },
-    threshold: { group: 'recipe', type: 'number', desc: 'decision threshold of the metrics', default: 0.5, min: 0, max: 1 },
+    lr: { group: 'recipe', alias: ['learning-rate'], desc: 'learning rate', default: '5e-5', ...R.learningRate },
+    'batch-size': { group: 'recipe', alias: ['per-device-train-batch-size'], desc: 'train batch size', default: 8, ...R.batchSize },
+    'eval-batch-size': { group: 'recipe', alias: ['per-device-eval-batch-size'], desc: 'eval batch size (default: batch size)', ...R.evalBatchSize },
+    'weight-decay': { group: 'recipe', desc: 'AdamW weight decay', default: 0, ...R.weightDecay },
+    'warmup-ratio': { group: 'recipe', desc: 'warm-up as a fraction of the steps', default: 0, ...R.warmupRatio },
+    'warmup-steps': { group: 'recipe', desc: 'warm-up steps (wins over --warmup-ratio)', default: 0, ...R.warmupSteps },
+    'max-grad-norm': { group: 'recipe', desc: 'gradient clipping (0 disables)', default: 1.0, ...R.maxGradNorm },
+    'adam-beta1': { group: 'recipe', desc: 'AdamW beta1', default: 0.9, ...R.adamBeta1 },
+    'adam-beta2': { group: 'recipe', desc: 'AdamW beta2', default: 0.999, ...R.adamBeta2 },
+    'adam-epsilon': { group: 'recipe', desc: 'AdamW epsilon', default: '1e-8', ...R.adamEpsilon },
+    seed: { group: 'recipe', desc: 'model init, batch order, dropout', default: 42, ...R.seed },
+    threshold: { group: 'recipe', desc: 'decision threshold of the metrics', default: 0.5, ...R.threshold },
     'output-dir': { group: 'output', type: 'string', desc: 'run folder', default: DEFAULT_OUTPUT },
-    'logging-steps': { group: 'output', type: 'integer', desc: 'log the training loss every N steps', default: 100, min: 1 },
-    'save-total-limit': { group: 'output', type: 'integer', desc: 'checkpoints kept (0 = all)', default: 3, min: 0 },
+    'logging-steps': { group: 'output', desc: 'log the training loss every N steps', default: 100, ...R.loggingSteps },
+    'save-total-limit': { group: 'output', desc: 'checkpoints kept (0 = all)', default: 3, ...R.saveTotalLimit },
     'overwrite-output-dir': { group: 'output', type: 'boolean', desc: 'delete checkpoints of an earlier run in the output dir' },
     resume: { group: 'output', type: 'boolean', desc: 'continue from the last checkpoint in the output dir' },
     'resume-from-checkpoint': { group: 'output', type: 'string', desc: 'continue from this checkpoint' },
@@ -66,7 +68,7 @@ otherwise runs a small built-in demo (tiny model, generated captions; a few minu
     'hub-private-repo': { group: 'output', type: 'boolean', desc: 'create the pushed repo private' },
     demo: { group: 'run', type: 'boolean', desc: 'run the built-in demo' },
     device: { group: 'run', ...DEVICE_OPTION },
-    threads: { group: 'run', type: 'integer', desc: 'libtorch threads', min: 1 },
+    threads: { group: 'run', desc: 'libtorch threads', ...R.threads },
     bf16: { group: 'run', type: 'boolean', desc: 'bf16 autocast (HF Trainer bf16=True): fp32 weights, bf16 matmuls; faster on CPUs with AVX512-BF16/AMX and on GPUs' },
     quiet: { group: 'run', type: 'boolean', desc: 'print nothing' },
   },

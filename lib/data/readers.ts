@@ -4,6 +4,7 @@
  * lists into a multi-hot matrix (sklearn MultiLabelBinarizer semantics).
  */
 import * as fs from 'node:fs';
+import { isUtf8 } from 'node:buffer';
 import * as path from 'node:path';
 
 /** One example: its text, its labels, and its 0-based row index in its source split. */
@@ -148,7 +149,10 @@ async function readRecords(file: string, format: Format, o: ReadOptions): Promis
   const raw = fs.readFileSync(file);
   const bytesRead = raw.length;
   const text = raw.toString('utf8').replace(/^\uFEFF/, '');
-  if (format === 'jsonl') return { records: checkJsonlColumns(file, parseJsonl(text), columns.slice(0, 2)), bytesRead };
+  // invalid UTF-8 would be replaced by U+FFFD silently: say which line instead
+  const badLines = invalidUtf8Lines(raw);
+  if (format === 'jsonl') return { records: checkJsonlColumns(file, parseJsonl(text, badLines), columns.slice(0, 2)), bytesRead };
+  if (badLines.size) throw new DataError(`${file}: line ${[...badLines][0]} is not valid UTF-8`);
   return { records: csvRecords(file, text, columns), bytesRead };
 }
 
@@ -189,11 +193,26 @@ export async function readParquet(file: string, columns: string[]): Promise<{ re
   }
 }
 
+/** 1-based numbers of the lines (split at LF bytes) that are not valid UTF-8; empty for a valid file (one fast check). */
+export function invalidUtf8Lines(raw: Buffer): Set<number> {
+  const bad = new Set<number>();
+  if (isUtf8(raw)) return bad;
+  let start = 0;
+  for (let line = 1; start <= raw.length; line++) {
+    let end = raw.indexOf(0x0a, start);
+    if (end < 0) end = raw.length;
+    if (!isUtf8(raw.subarray(start, end))) bad.add(line);
+    start = end + 1;
+  }
+  return bad;
+}
+
 /** One JSON object per non-blank line; a line that is not a JSON object becomes a bad row. */
-function parseJsonl(text: string): RawRecord[] {
+function parseJsonl(text: string, badLines: Set<number> = new Set()): RawRecord[] {
   const out: RawRecord[] = [];
   const lines = text.split(/\r?\n/);
   lines.forEach((line, i) => {
+    if (badLines.has(i + 1)) return void out.push({ ok: false, reason: `line ${i + 1} is not valid UTF-8` });
     if (!line.trim()) return;
     try {
       const v = JSON.parse(line);

@@ -167,21 +167,34 @@ export class Classifier {
   /** Token ids of each text, with special tokens, truncated to maxLength. */
   encode(texts: string[]): number[][] {
     this.assertOpen();
-    if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) throw new TypeError('encode: expected an array of strings');
+    checkTexts('encode', texts, 'an array of strings');
     return this.tokenizer.encodeBatch(texts, this.maxLength);
   }
 
   /** Raw logits, one Float32Array row per input (texts, or token-id sequences used as they are). */
   async logits(input: string[] | number[][]): Promise<Float32Array[]> {
     if (!Array.isArray(input)) throw new TypeError('logits: expected an array of strings or of token-id arrays');
-    const seqs = input.length && typeof input[0] === 'string' ? this.encode(input as string[]) : (input as number[][]);
+    const texts = input.length > 0 && (typeof input[0] === 'string' || !(0 in input));
+    if (!texts) {
+      for (let i = 0; i < input.length; i++) {
+        const s: unknown = input[i];
+        if (!Array.isArray(s) && !ArrayBuffer.isView(s)) throw new TypeError(`logits: expected an array of strings or of token-id arrays; item ${i} is ${i in input ? typeof s : 'missing'}`);
+      }
+    }
+    let seqs: ArrayLike<number>[];
+    if (texts) {
+      this.assertOpen();
+      checkTexts('logits', input, 'an array of strings or of token-id arrays');
+      // large batches are encoded in a worker thread: the event loop keeps running
+      seqs = await this.tokenizer.encodeBatchAsync(input, this.maxLength);
+    } else seqs = input as number[][];
     const k = this.nativeConfig.numLabels;
     const matrix = await this.logitsMatrix(seqs);
     return seqs.map((_, i) => matrix.slice(i * k, (i + 1) * k));
   }
 
   /** Logits of token-id sequences as one row-major [sequences, numLabels] array, batchSize rows per native call. */
-  async logitsMatrix(seqs: number[][]): Promise<Float32Array> {
+  async logitsMatrix(seqs: ArrayLike<number>[]): Promise<Float32Array> {
     const model = this.model;
     if (this.nativeConfig.architecture !== 'ModernBertForSequenceClassification')
       throw new Error(`logits(): this is a ${this.nativeConfig.architecture}, not a sequence classifier`);
@@ -209,7 +222,7 @@ export class Classifier {
     const threshold = options.threshold ?? 0.5;
     if (typeof threshold !== 'number' || Number.isNaN(threshold)) throw new Error('predict: threshold must be a number');
     const texts = typeof input === 'string' ? [input] : input;
-    if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) throw new TypeError('predict: expected a string or an array of strings');
+    checkTexts('predict', texts, 'a string or an array of strings');
     if (texts.length === 0) return [];
     if (this.nativeConfig.architecture !== 'ModernBertForSequenceClassification')
       throw new Error(`predict(): this is a ${this.nativeConfig.architecture}, not a sequence classifier`);
@@ -246,6 +259,7 @@ export class Classifier {
     const ended = this.queue.close();
     if (this.nativeModel) this.nativeModel.free();
     this.nativeModel = null;
+    this.tokenizer.close();
     return ended;
   }
   /** close(), for `using clf = await load(dir)` (explicit resource management). */
@@ -253,6 +267,15 @@ export class Classifier {
     void this.close();
   }
 
+}
+
+/** TypeError unless `texts` is an array of strings; holes of sparse arrays (new Array(5)) count as missing items. */
+function checkTexts(fn: string, texts: unknown, expected: string): asserts texts is string[] {
+  if (!Array.isArray(texts)) throw new TypeError(`${fn}: expected ${expected}, got ${texts === null ? 'null' : typeof texts}`);
+  for (let i = 0; i < texts.length; i++) {
+    const t: unknown = texts[i];
+    if (typeof t !== 'string') throw new TypeError(`${fn}: expected ${expected}; item ${i} is ${i in texts ? (t === null ? 'null' : typeof t) : 'missing (a hole in a sparse array)'}`);
+  }
 }
 
 function maxLengthFor(options: LoadOptions, tok: TextTokenizer, config: HFConfig): number {

@@ -118,6 +118,13 @@ export function labelsOf(cfg: HFConfig, file = 'config.json'): string[] | undefi
       throw new FileError(file, `keys must be the indices 0..${entries.length - 1}, got "${k}"`, 'id2label');
     labels[i] = String(v);
   }
+  // two ids with one name would share one entry of predict()'s probabilities (transformers' label2id collapses them too)
+  const first = new Map<string, number>();
+  labels.forEach((l, i) => {
+    const j = first.get(l);
+    if (j !== undefined) throw new FileError(file, `label ${JSON.stringify(l)} is used by both ids ${j} and ${i} (label names must be unique)`, `id2label.${i}`);
+    first.set(l, i);
+  });
   return labels;
 }
 

@@ -10,6 +10,11 @@ const { Tokenizer } = require('@huggingface/tokenizers') as typeof import('@hugg
 type Tokenizer = InstanceType<typeof Tokenizer>;
 import { FileError } from '../errors';
 import { readJsonFile } from '../files';
+import { contentIds, encodeCost } from './tokenize-core';
+import { TokenizerPool } from './tokenize-pool';
+
+/** Texts whose encoding costs up to this many characters in all are encoded inline (a few ms); more go to the worker. */
+export const INLINE_ENCODE_CHARS = 2000;
 
 /** A packed batch: every sequence's ids back to back, and offsets [0, len0, len0+len1, ...]. */
 export interface PackedBatch {
@@ -44,13 +49,20 @@ export class TextTokenizer {
   private readonly prefix: number[];
   private readonly suffix: number[];
 
+  /** The worker that encodes large batches off the main thread (started on first use). */
+  private pool?: TokenizerPool;
+  /** Whether encode() may encode a long text by prefixes (prefixCutSafe() of its tokenizer.json). */
+  readonly prefixCut: boolean;
+
   constructor(
     private readonly tokenizer: Tokenizer,
     /** Folder or file it was read from. */
     readonly source: string,
     /** tokenizer_config.json's model_max_length when present and sane. */
     readonly modelMaxLength?: number,
+    options: { prefixCut?: boolean } = {},
   ) {
+    this.prefixCut = options.prefixCut === true;
     // Find what the post-processor adds around a single sequence, by encoding a probe with and without specials.
     const probe = ['a', 'the', 'x', '0', 'A'].find((p) => tokenizer.encode(p, { add_special_tokens: false }).ids.length > 0) ?? 'a';
     const bare = tokenizer.encode(probe, { add_special_tokens: false }).ids;
@@ -72,19 +84,49 @@ export class TextTokenizer {
   /** Token ids with special tokens, truncated (content first) so the total is at most maxLength. */
   encode(text: string, maxLength?: number): number[] {
     if (typeof text !== 'string') throw new TypeError(`encode: expected a string, got ${typeof text}`);
-    let content = this.tokenizer.encode(text, { add_special_tokens: false }).ids;
-    if (maxLength !== undefined) {
-      if (!Number.isInteger(maxLength)) throw new Error(`maxLength must be an integer, got ${maxLength}`);
-      const room = maxLength - this.numSpecialTokens;
-      if (room < 0) throw new Error(`maxLength ${maxLength} is smaller than the ${this.numSpecialTokens} special tokens`);
-      if (content.length > room) content = content.slice(0, room);
-    }
+    const content = contentIds(this.tokenizer, text, this.room(maxLength), this.prefixCut);
     return [...this.prefix, ...content, ...this.suffix];
+  }
+
+  /** Content tokens that fit in maxLength (undefined: no limit). */
+  private room(maxLength: number | undefined): number | undefined {
+    if (maxLength === undefined) return undefined;
+    if (!Number.isInteger(maxLength)) throw new Error(`maxLength must be an integer, got ${maxLength}`);
+    const room = maxLength - this.numSpecialTokens;
+    if (room < 0) throw new Error(`maxLength ${maxLength} is smaller than the ${this.numSpecialTokens} special tokens`);
+    return room;
   }
 
   /** encode() for each text. */
   encodeBatch(texts: string[], maxLength?: number): number[][] {
     return texts.map((t) => this.encode(t, maxLength));
+  }
+
+  /**
+   * encodeBatch() without stalling the event loop: small batches inline, larger ones in a worker thread that loads the
+   * same tokenizer.json (ids identical). Sequences come back as Int32Arrays.
+   */
+  async encodeBatchAsync(texts: string[], maxLength?: number): Promise<ArrayLike<number>[]> {
+    const room = this.room(maxLength);
+    let cost = 0;
+    for (const t of texts) {
+      if (typeof t !== 'string') throw new TypeError(`encode: expected a string, got ${typeof t}`);
+      cost += encodeCost(t, room, this.prefixCut);
+    }
+    if (cost <= INLINE_ENCODE_CHARS) return texts.map((t) => this.encode(t, maxLength));
+    this.pool ??= new TokenizerPool({ file: this.source, prefix: this.prefix, suffix: this.suffix, prefixCut: this.prefixCut });
+    return this.pool.encode(texts, room);
+  }
+
+  /** Batches the worker has encoded (0 until a batch was too large to encode inline). */
+  get workerBatches(): number {
+    return this.pool?.batches ?? 0;
+  }
+
+  /** Stop the worker thread, if one was started (a later large batch starts a new one). */
+  close(): void {
+    this.pool?.close();
+    this.pool = undefined;
   }
 }
 
@@ -97,21 +139,81 @@ export function tokenizerFile(pathOrDir: string): string | undefined {
   return fs.existsSync(f) ? f : undefined;
 }
 
+function kindOf(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'sequence' : typeof v === 'object' ? 'map' : typeof v;
+}
+
+/**
+ * The shape checks Python's tokenizers (serde) makes on tokenizer.json's model and @huggingface/tokenizers skips:
+ * a BPE / WordPiece / WordLevel vocab is a map of token -> integer id, a Unigram vocab a list of [piece, score],
+ * BPE merges a list. Without them a string vocab loads and encodes everything to the special tokens.
+ */
+function checkTokenizerModel(json: Record<string, unknown>, file: string): void {
+  const added = json.added_tokens;
+  if (added !== undefined && added !== null) {
+    if (!Array.isArray(added)) throw new FileError(file, `invalid type: ${kindOf(added)}, expected a sequence`, 'added_tokens');
+    const bad = added.findIndex((t) => kindOf(t) !== 'map' || typeof t.content !== 'string' || !Number.isInteger(t.id) || t.id < 0 || t.id > 0xffffffff);
+    if (bad >= 0) throw new FileError(file, `entry ${bad} needs a string "content" and a non-negative integer "id"`, 'added_tokens');
+  }
+  const model = json.model as Record<string, unknown> | undefined;
+  if (typeof model !== 'object' || model === null || Array.isArray(model)) throw new FileError(file, `invalid type: ${kindOf(model)}, expected a map`, 'model');
+  const vocab = model.vocab;
+  const type = model.type;
+  if (type === 'Unigram') {
+    if (!Array.isArray(vocab)) throw new FileError(file, `invalid type: ${kindOf(vocab)}, expected a sequence of [piece, score]`, 'model.vocab');
+    const bad = vocab.findIndex((e) => !Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || typeof e[1] !== 'number');
+    if (bad >= 0) throw new FileError(file, `entry ${bad} is not a [piece, score] pair`, 'model.vocab');
+    return;
+  }
+  if (type !== undefined && !['BPE', 'WordPiece', 'WordLevel'].includes(type as string)) throw new FileError(file, `unknown model type ${JSON.stringify(type)}`, 'model.type');
+  if (kindOf(vocab) !== 'map') throw new FileError(file, `invalid type: ${kindOf(vocab)}, expected a map of token -> id`, 'model.vocab');
+  for (const [tok, id] of Object.entries(vocab as Record<string, unknown>))
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0xffffffff) throw new FileError(file, `the id of ${JSON.stringify(tok)} must be a non-negative integer, got ${JSON.stringify(id)}`, 'model.vocab');
+  if ((type === 'BPE' || (type === undefined && 'merges' in model)) && !Array.isArray(model.merges))
+    throw new FileError(file, `invalid type: ${kindOf(model.merges)}, expected a sequence`, 'model.merges');
+}
+
+/** A normalizer that maps each character on its own and keeps U+0020 and ASCII letters and digits starters. */
+function localNormalizer(n: unknown): boolean {
+  if (n === null || n === undefined) return true;
+  const o = n as { type?: string; normalizers?: unknown[] };
+  if (o.type === 'Sequence') return Array.isArray(o.normalizers) && o.normalizers.every(localNormalizer);
+  return ['NFC', 'NFD', 'Lowercase', 'BertNormalizer', 'Strip', 'StripAccents'].includes(o.type as string);
+}
+
+/**
+ * Whether contentIds() may encode a long text by prefixes for this tokenizer.json (its argument is proven for these
+ * pieces only): the normalizers of localNormalizer(), a ByteLevel pre-tokenizer with its regex or one that splits at
+ * whitespace, a BPE (without dropout), WordPiece or WordLevel model, and added tokens that are either free of
+ * whitespace or only spaces.
+ */
+export function prefixCutSafe(json: Record<string, unknown>): boolean {
+  if (!localNormalizer(json.normalizer)) return false;
+  const pre = json.pre_tokenizer as { type?: string; use_regex?: boolean } | null | undefined;
+  const preOk = pre && ((pre.type === 'ByteLevel' && pre.use_regex !== false) || ['BertPreTokenizer', 'Whitespace', 'WhitespaceSplit'].includes(pre.type as string));
+  if (!preOk) return false;
+  const model = json.model as { type?: string; dropout?: number | null };
+  if (!(['WordPiece', 'WordLevel'].includes(model.type as string) || (model.type === 'BPE' && !model.dropout))) return false;
+  const added = Array.isArray(json.added_tokens) ? (json.added_tokens as Array<{ content?: unknown }>) : [];
+  return added.every((t) => typeof t.content === 'string' && (/^ +$/.test(t.content) || !/[\s\u0085]/u.test(t.content)));
+}
+
 /** Load a tokenizer.json (or a folder holding one, with tokenizer_config.json beside it if present). */
 export function loadTokenizer(pathOrDir: string): TextTokenizer {
   if (!fs.existsSync(pathOrDir)) throw new FileError(pathOrDir, 'tokenizer not found (pass a tokenizer.json or a folder with one)');
   const file = tokenizerFile(pathOrDir);
   if (!file) throw new FileError(pathOrDir, 'no tokenizer.json here (pass a tokenizer.json or a folder with one)');
-  const json = readJsonFile<Record<string, unknown>>(file);
+  const json = readJsonFile<Record<string, unknown>>(file, { object: true });
+  checkTokenizerModel(json, file);
   const cfgFile = path.join(path.dirname(file), 'tokenizer_config.json');
   const cfg = fs.existsSync(cfgFile) ? readJsonFile<Record<string, unknown>>(cfgFile) : {};
-  let tok: Tokenizer;
-  try {
-    tok = new Tokenizer(json, cfg);
-  } catch (err) {
-    throw new FileError(file, `not a usable tokenizer: ${(err as Error).message}`);
-  }
   const mml = cfg.model_max_length;
   const modelMaxLength = typeof mml === 'number' && Number.isInteger(mml) && mml > 0 && mml < 1e7 ? mml : undefined;
-  return new TextTokenizer(tok, file, modelMaxLength);
+  try {
+    // the constructor encodes a probe: a broken post-processor or pre-tokenizer fails there, named like the rest
+    return new TextTokenizer(new Tokenizer(json, cfg), file, modelMaxLength, { prefixCut: prefixCutSafe(json) });
+  } catch (err) {
+    if (err instanceof FileError) throw err;
+    throw new FileError(file, `not a usable tokenizer: ${(err as Error).message}`);
+  }
 }

@@ -10,6 +10,7 @@
  * (seed << 32) + epoch. This is deterministic and resumable, but NOT the order of torch's RandomSampler, so runs
  * match HF Trainer in distribution, not step by step.
  */
+import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { resolveDevice } from '../model/classifier';
 import { native } from '../native';
@@ -30,6 +31,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const out = outputOf(o);
   const t0 = Date.now();
   const folder = prepareRunFolder(o);
+  if (folder.removedTemps.length)
+    out.info(`removed ${folder.removedTemps.length} temporary file(s) of an interrupted save in ${folder.outputDir}: ${folder.removedTemps.map((p) => path.relative(folder.outputDir, p)).join(', ')}`);
   const device = resolveDevice(o.device);
   if (o.threads) native().setNumThreads(o.threads);
   const task = await classificationTask(o, { info: out.info, resumeDir: folder.resumeDir, device });

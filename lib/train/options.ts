@@ -144,28 +144,74 @@ export function resolveTrainOptions(options: TrainOptions): ResolvedTrainOptions
   return { ...o, evalBatchSize: o.evalBatchSize ?? o.batchSize };
 }
 
+/** The type and range of a numeric option: one rule checks both train()'s options and the CLI's flags. */
+export interface NumberRule {
+  type: 'number' | 'integer';
+  /** Smallest accepted value, and whether it is excluded (> rather than >=). */
+  min?: number;
+  minExclusive?: boolean;
+  /** Largest accepted value, and whether it is excluded (< rather than <=). */
+  max?: number;
+  maxExclusive?: boolean;
+}
+
+const positive: NumberRule = { type: 'number', min: 0, minExclusive: true };
+const nonNegative: NumberRule = { type: 'number', min: 0 };
+/** AdamW's betas: [0, 1) as torch.optim.AdamW requires. */
+const beta: NumberRule = { type: 'number', min: 0, max: 1, maxExclusive: true };
+
+/** Rules of train()'s numeric options (the CLI's flags spread these into their table). */
+export const TRAIN_NUMBER_RULES = {
+  epochs: positive,
+  learningRate: positive,
+  batchSize: { type: 'integer', min: 1 },
+  evalBatchSize: { type: 'integer', min: 1 },
+  loggingSteps: { type: 'integer', min: 1 },
+  maxLength: { type: 'integer', min: 3 },
+  minLabelCount: { type: 'integer', min: 1 },
+  splitSeed: { type: 'integer', min: 0, max: 0xffffffff },
+  weightDecay: nonNegative,
+  maxGradNorm: nonNegative,
+  warmupRatio: { type: 'number', min: 0, max: 1 },
+  warmupSteps: { type: 'integer', min: 0 },
+  saveTotalLimit: { type: 'integer', min: 0 },
+  adamBeta1: beta,
+  adamBeta2: beta,
+  adamEpsilon: positive,
+  seed: { type: 'integer', min: 0, max: 0xffffffff },
+  threshold: { type: 'number', min: 0, max: 1 },
+  threads: { type: 'integer', min: 1 },
+} satisfies Partial<Record<keyof TrainOptions, NumberRule>>;
+
+/** What is wrong with a value under a rule ("must be an integer", "must be >= 1", ...), or undefined when it is fine. */
+export function numberProblem(v: unknown, rule: NumberRule): string | undefined {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return `must be a finite number, got ${typeof v === 'number' ? v : JSON.stringify(v)}`;
+  if (rule.type === 'integer' && !Number.isInteger(v)) return `must be an integer, got ${v}`;
+  const lo = rule.min === undefined ? '' : `${rule.minExclusive ? '>' : '>='} ${rule.min}`;
+  const hi = rule.max === undefined ? '' : `${rule.maxExclusive ? '<' : '<='} ${rule.max}`;
+  const below = rule.min !== undefined && (rule.minExclusive ? v <= rule.min : v < rule.min);
+  const above = rule.max !== undefined && (rule.maxExclusive ? v >= rule.max : v > rule.max);
+  if (below) return `must be ${lo}${hi ? ` and ${hi}` : ''}, got ${v}`;
+  if (above) return `must be ${hi}${lo ? ` and ${lo}` : ''}, got ${v}`;
+  return undefined;
+}
+
+/** The option's name as messages say it ("learningRate" -> "learning rate"). */
+function spoken(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`);
+}
+
 function checkOptions(o: TrainOptions): void {
-  const pos = (v: number | undefined, name: string, int = false, allowZero = false) => {
-    if (v === undefined) return;
-    if (typeof v !== 'number' || !Number.isFinite(v) || (allowZero ? v < 0 : v <= 0) || (int && !Number.isInteger(v)))
-      throw new UsageError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} ${int ? 'integer' : 'number'}, got ${v}`);
-  };
-  pos(o.epochs, 'epochs');
-  pos(o.learningRate, 'learning rate');
-  pos(o.batchSize, 'batch size', true);
-  pos(o.evalBatchSize, 'eval batch size', true);
-  pos(o.loggingSteps, 'logging steps', true);
-  pos(o.maxLength, 'max length', true);
-  pos(o.minLabelCount, 'min label count', true);
-  pos(o.weightDecay, 'weight decay', false, true);
-  pos(o.maxGradNorm, 'max grad norm', false, true);
-  pos(o.warmupRatio, 'warmup ratio', false, true);
-  pos(o.warmupSteps, 'warmup steps', true, true);
-  pos(o.saveTotalLimit, 'save total limit', true, true);
-  pos(o.adamEpsilon, 'adam epsilon');
-  if (o.maxSteps !== undefined && o.maxSteps !== -1) pos(o.maxSteps, 'max steps', true);
-  if (o.seed !== undefined && (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff)) throw new UsageError(`seed must be an integer in [0, 2^32), got ${o.seed}`);
-  if (o.maxLength !== undefined && o.maxLength < 3) throw new UsageError('max length must be at least 3');
+  for (const [key, rule] of Object.entries(TRAIN_NUMBER_RULES) as Array<[keyof TrainOptions, NumberRule]>) {
+    const v = o[key];
+    if (v === undefined) continue;
+    const problem = numberProblem(v, rule);
+    if (problem) throw new UsageError(`${spoken(key)} ${problem}`);
+  }
+  if (o.maxSteps !== undefined && o.maxSteps !== -1) {
+    const problem = numberProblem(o.maxSteps, { type: 'integer', min: 1 });
+    if (problem) throw new UsageError(`max steps ${problem} (or -1)`);
+  }
   if (o.init !== undefined && !['tiny', 'small', 'base', 'large'].includes(o.init)) throw new UsageError(`init must be tiny, small, base or large, got ${o.init}`);
   if (o.validationSplitSource !== undefined && !['resplit', 'dataset'].includes(o.validationSplitSource))
     throw new UsageError(`validation split source must be resplit or dataset, got ${o.validationSplitSource}`);

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../errors';
-import { readJsonFile } from '../files';
+import { readJsonFile, readJsonObjectIfAny, removeStaleTemps } from '../files';
 import { lastCheckpoint, listCheckpoints } from './checkpoints';
 import { TRAIN_DEFAULTS, type ResolvedTrainOptions, type TrainOptions } from './options';
 import type { RadbertState, TrainerState } from './state';
@@ -30,14 +30,21 @@ export interface RunFolder {
   resumeDir?: string;
   resumeState?: RadbertState;
   resumeTrainerState?: TrainerState;
+  /** Temporaries of a killed earlier save that were removed (their process is gone). */
+  removedTemps: string[];
+  /** The resumed checkpoint's training_args.json (its preset and model carry over), when readable. */
+  resumeArgs?: Record<string, unknown>;
 }
 
 /**
  * Resume from the last (or the named) checkpoint, or start a new run: an output folder holding an earlier run's
- * checkpoints is refused unless overwriteOutputDir, which deletes them.
+ * checkpoints is refused unless overwriteOutputDir, which deletes them. Either way, temporaries of a save that was
+ * killed (by a process no longer alive) are removed first.
  */
 export function prepareRunFolder(o: ResolvedTrainOptions): RunFolder {
   const outputDir = path.resolve(o.outputDir);
+  // a save killed mid-way leaves checkpoint-N.tmp-PID/ or .<file>.tmp-PID-*: remove those of dead processes
+  const removedTemps = removeStaleTemps(outputDir);
   let resumeDir: string | undefined;
   if (o.resume) {
     resumeDir = typeof o.resume === 'string' ? path.resolve(o.resume) : lastCheckpoint(outputDir);
@@ -48,12 +55,14 @@ export function prepareRunFolder(o: ResolvedTrainOptions): RunFolder {
       throw new UsageError(`${outputDir} already holds checkpoints of an earlier run: pass --resume to continue it, --overwrite-output-dir to start over, or another --output-dir`);
     for (const c of listCheckpoints(outputDir)) fs.rmSync(c.dir, { recursive: true, force: true });
   }
-  if (!resumeDir) return { outputDir };
+  if (!resumeDir) return { outputDir, removedTemps };
   return {
     outputDir,
+    removedTemps,
     resumeDir,
     resumeState: readJsonFile<RadbertState>(path.join(resumeDir, 'radbert_state.json')),
     resumeTrainerState: readJsonFile<TrainerState>(path.join(resumeDir, 'trainer_state.json')),
+    resumeArgs: readJsonObjectIfAny(path.join(resumeDir, 'training_args.json')),
   };
 }
 
@@ -114,12 +123,17 @@ export function trainingArguments(o: ResolvedTrainOptions, run: RunFolder, best:
     validation_fraction: o.validationSplitSource === 'dataset' ? null : 0.15,
     tokenizer: o.tokenizer ?? null,
     max_length: o.maxLength,
-    model: o.model ?? null,
+    model: o.model ?? stringOrNull(run.resumeArgs?.model),
     new_head: o.newHead === true,
-    init: o.model || run.resumeDir ? null : (o.init ?? 'tiny'),
+    // a resumed run keeps the preset it started from (the model card names it)
+    init: o.model ? null : run.resumeDir ? stringOrNull(run.resumeArgs?.init) : (o.init ?? 'tiny'),
     threshold: o.threshold,
     device,
     batch_order: 'numpy PCG64 permutation per epoch, seeded (seed << 32) + epoch (not torch RandomSampler order)',
     eval_loss: 'BCEWithLogits mean over all eval rows and labels, float64 from the logits',
   };
+}
+
+function stringOrNull(v: unknown): string | null {
+  return typeof v === 'string' ? v : null;
 }
