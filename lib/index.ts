@@ -39,6 +39,18 @@ export type { PackedBatch } from './model/tokenize';
 export { native, native as nativeAddon } from './native';
 export type { NativeAddon, NativeModel, NativeConfig, ForwardOptions, StepOptions, StepResult, LoadReport, ModelInfo } from './native';
 export { FileError } from './errors';
+export { loadMaskedLM, createMaskedLM, MaskedLM, maskedLMConfig } from './model/masked-lm';
+export type { FillMaskCandidate, FillMaskOptions } from './model/masked-lm';
+export { embed } from './model/embed';
+export type { Embedder, EmbedTextOptions, Pooling } from './model/embed';
+export { trainMlm, heldOutSplit } from './train/mlm';
+export type { MlmOptions, MlmResult } from './train/mlm';
+export { fitLogisticOvR } from './train/logistic';
+export type { LogisticOptions, LogisticFit } from './train/logistic';
+export { MlmMasker, maskingVocab } from './data/masking';
+export type { MaskedBatch, MaskingOptions, MaskingVocab } from './data/masking';
+export { readTexts, readTextFile, seriesCorpus } from './data/mlm-corpus';
+export type { TextRow, TextOptions, SeriesCorpus } from './data/mlm-corpus';
 
 /** Folder used by predict() when neither options.model nor RADBERT_MODEL names one. */
 export const DEFAULT_MODEL_DIR = 'ModernRadBERT-cui-classifier';

@@ -42,6 +42,8 @@ export class TextTokenizer {
     readonly source: string,
     /** tokenizer_config.json's model_max_length when present and sane. */
     readonly modelMaxLength?: number,
+    /** Whether decode() applies clean_up_tokenization (transformers 5.17's rule, see decode). */
+    private readonly cleanUp = false,
   ) {
     // Find what the post-processor adds around a single sequence, by encoding a probe with and without specials.
     const probe = ['a', 'the', 'x', '0', 'A'].find((p) => tokenizer.encode(p, { add_special_tokens: false }).ids.length > 0) ?? 'a';
@@ -72,6 +74,21 @@ export class TextTokenizer {
       if (content.length > room) content = content.slice(0, room);
     }
     return [...this.prefix, ...content, ...this.suffix];
+  }
+
+  /**
+   * Text of token ids as transformers 5.17's `tokenizer.decode(ids, skip_special_tokens=...)` gives it: the tokenizer's
+   * decoder, then clean_up_tokenization when tokenizer_config.json asks for it, except for BPE models (transformers
+   * skips the clean-up there unless clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output is set).
+   */
+  decode(ids: ArrayLike<number>, options: { skipSpecialTokens?: boolean } = {}): string {
+    return this.tokenizer.decode(Array.from(ids), { skip_special_tokens: options.skipSpecialTokens === true, clean_up_tokenization_spaces: this.cleanUp });
+  }
+
+  /** The id of a token string (e.g. '[MASK]'), or undefined. */
+  tokenId(token: string): number | undefined {
+    const id = this.tokenizer.token_to_id(token);
+    return id === null || id === undefined ? undefined : id;
   }
 
   /** encode() for each text. */
@@ -105,5 +122,7 @@ export function loadTokenizer(pathOrDir: string): TextTokenizer {
   }
   const mml = cfg.model_max_length;
   const modelMaxLength = typeof mml === 'number' && Number.isInteger(mml) && mml > 0 && mml < 1e7 ? mml : undefined;
-  return new TextTokenizer(tok, file, modelMaxLength);
+  const model = json.model as { type?: unknown } | undefined;
+  const cleanUp = cfg.clean_up_tokenization_spaces === true && (model?.type !== 'BPE' || cfg.clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output === true);
+  return new TextTokenizer(tok, file, modelMaxLength, cleanUp);
 }
