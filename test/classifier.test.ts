@@ -169,6 +169,12 @@ function fakeModel(): NativeModel & { calls: number[]; freed: boolean } {
     async trainStep() {
       return { loss: 0, gradNorm: 0 };
     },
+    async evalLoss() {
+      return { loss: 0, count: 0 };
+    },
+    async embed() {
+      return new Float32Array(0);
+    },
     async saveOptimizer() {},
     async loadOptimizer() {},
     info() {

@@ -77,7 +77,7 @@ describeNative()('trainMlm', () => {
       `
 import json, sys
 from transformers import ModernBertForSequenceClassification
-m, info = ModernBertForSequenceClassification.from_pretrained(sys.stdin.read().strip(), num_labels=3, output_loading_info=True)
+m, info = ModernBertForSequenceClassification.from_pretrained(json.load(sys.stdin), num_labels=3, output_loading_info=True)
 print(json.dumps({"missing": sorted(info["missing_keys"]), "unexpected": sorted(info["unexpected_keys"])}))
 `,
       mlmDir,

@@ -16,7 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { native } from '../lib/native';
 import type { NativeModel } from '../lib/native';
-import { readConfigFile, toNativeConfig } from '../lib/config';
+import { readConfigFile, toNativeConfig } from '../lib/model/config';
 import { describeNative, ensureMlmFixtures, maxAbs, maxAbsDiff, readSafetensors } from './helpers/fixtures';
 import { runPythonJson } from './helpers/python';
 

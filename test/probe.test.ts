@@ -1,7 +1,8 @@
 /**
  * The linear probe (train --linear-probe): the one-vs-rest logistic regression against scikit-learn's
  * LogisticRegression (same objective: coefficients on a synthetic problem), and a real probe on roco-radiology-mini
- * (frequent labels, tiny random body) against OneVsRestClassifier(LogisticRegression()) fitted on the same features:
+ * (91 labels seen >= 25 times, tiny random body, mean pooling: a random body's [CLS] state hardly depends on the text, so
+ * cls features give micro-F1 0 on both sides, a bar that could not fail) against OneVsRestClassifier(LogisticRegression()) fitted on the same features:
  * test micro-F1 within 0.02. The written folder predicts the probe's logits in load() and in transformers.
  */
 import * as fs from 'node:fs';
@@ -12,7 +13,6 @@ import { train } from '../lib/train/loop';
 import { load } from '../lib/model/classifier';
 import { readSafetensorsF32 } from '../lib/model/safetensors';
 import { linearLogits } from '../lib/train/probe';
-import { readTexts } from '../lib/data/mlm-corpus';
 import { PCG64 } from '../lib/data/rng';
 import { describeNative } from './helpers/fixtures';
 import { runPythonJson } from './helpers/python';
@@ -57,13 +57,13 @@ print(json.dumps({"coef": coef, "intercept": b}))
   }
 });
 
-describeNative()('train --linear-probe on roco-radiology-mini (tiny random body, labels seen >= 25 times)', () => {
+describeNative()('train --linear-probe on roco-radiology-mini (tiny random body, mean pooling, labels seen >= 25 times)', () => {
   test('test micro-F1 within 0.02 of sklearn OneVsRestClassifier(LogisticRegression()) on the same features; the folder predicts the probe', async () => {
     const out = path.join(tmp, 'probe');
     const emb = path.join(tmp, 'emb.safetensors');
     const t0 = Date.now();
     const r = await train({
-      dataset: MINI, tokenizer: TOKENIZER, init: 'tiny', maxLength: 64, minLabelCount: 25, linearProbe: true, probeEmbeddings: emb,
+      dataset: MINI, tokenizer: TOKENIZER, init: 'tiny', classifierPooling: 'mean', maxLength: 64, minLabelCount: 25, linearProbe: true, probeEmbeddings: emb,
       outputDir: out, quiet: true, threads: 2, evalBatchSize: 64,
     });
     const seconds = (Date.now() - t0) / 1000;
@@ -77,7 +77,7 @@ from safetensors.numpy import load_file
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.metrics import f1_score
-t = load_file(sys.stdin.read().strip())
+t = load_file(json.load(sys.stdin))
 clf = OneVsRestClassifier(LogisticRegression(C=1.0, max_iter=1000)).fit(t["train.x"].astype(np.float64), t["train.y"].astype(np.int64))
 f = lambda s: float(f1_score(t[s + ".y"].astype(np.int64), clf.predict(t[s + ".x"].astype(np.float64)), average="micro", zero_division=0))
 print(json.dumps({"test_f1": f("test"), "val_f1": f("validation")}))
@@ -113,7 +113,6 @@ with torch.no_grad(): print(json.dumps([m(**tok(s, return_tensors="pt")).logits[
     }
     const summary = JSON.parse(fs.readFileSync(path.join(out, 'probe_results.json'), 'utf8'));
     expect(summary.folder_vs_probe_max_abs_logit_diff).toBeLessThan(1e-4);
-    expect(seconds).toBeLessThan(600);
-    void readTexts;
+    expect(seconds).toBeLessThan(600); // ~60 s on an idle 2-core machine (embedding 2305 captions + 91 fits)
   });
 });

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { native } from '../lib/native';
-import { readConfigFile, toNativeConfig } from '../lib/config';
+import { readConfigFile, toNativeConfig } from '../lib/model/config';
 import { describeNative, ensureMlmFixtures, maxAbsDiff, readSafetensors } from './helpers/fixtures';
 
 /** The parts of make_mlm_fixtures.py's manifest.json these tests read. */

@@ -22,7 +22,9 @@ import { outputOf, prepareRunFolder, trainingArguments, type RunFolder } from '.
 import type { Evaluation, MetricColumn, TaskBatch, TrainTask } from './task';
 
 /** Options of trainMlm(): train()'s recipe options plus the masking and the held-out slice. */
-export interface MlmOptions extends Omit<TrainOptions, 'labelColumn' | 'minLabelCount' | 'splitSeed' | 'threshold' | 'labelNames'> {
+export interface MlmOptions extends Omit<TrainOptions, 'dataset' | 'labelColumn' | 'minLabelCount' | 'splitSeed' | 'threshold' | 'labelNames' | 'linearProbe' | 'probeC' | 'probeEmbeddings' | 'classifierPooling'> {
+  /** The texts: a .txt file (one per line), a dataset file or folder (its train split, textColumn), or a Hub dataset id; or pass `texts`. */
+  dataset?: string;
   /** Probability that a non-special token is selected for prediction (default 0.3, ModernBERT's pre-training rate). */
   mlmProbability?: number;
   /** Fraction of the texts held out for the validation loss (default 0.05; 0 = none). */
