@@ -58,6 +58,18 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
 export function startServer(classifier: Classifier, modelId: string, options?: StartOptions): Promise<RunningServer> {
   return serveModule().startServer(classifier, modelId, options);
 }
+export { loadMaskedLM, createMaskedLM, MaskedLM, maskedLMConfig } from './model/masked-lm';
+export type { FillMaskCandidate, FillMaskOptions } from './model/masked-lm';
+export { embed } from './model/embed';
+export type { Embedder, EmbedTextOptions, Pooling } from './model/embed';
+export { trainMlm, heldOutSplit } from './train/mlm';
+export type { MlmOptions, MlmResult } from './train/mlm';
+export { fitLogisticOvR } from './train/logistic';
+export type { LogisticOptions, LogisticFit } from './train/logistic';
+export { MlmMasker, maskingVocab } from './data/masking';
+export type { MaskedBatch, MaskingOptions, MaskingVocab } from './data/masking';
+export { readTexts, readTextFile, seriesCorpus } from './data/mlm-corpus';
+export type { TextRow, TextOptions, SeriesCorpus } from './data/mlm-corpus';
 
 /** Folder used by predict() when neither options.model nor RADBERT_MODEL names one. */
 export const DEFAULT_MODEL_DIR = 'ModernRadBERT-cui-classifier';

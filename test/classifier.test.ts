@@ -169,14 +169,14 @@ function fakeModel(): NativeModel & { calls: number[]; freed: boolean } {
     async trainStep() {
       return { loss: 0, gradNorm: 0 };
     },
-    async saveOptimizer() {},
-    async loadOptimizer() {},
     async evalLoss() {
       return { loss: 0, count: 0 };
     },
     async embed() {
       return new Float32Array(0);
     },
+    async saveOptimizer() {},
+    async loadOptimizer() {},
     info() {
       return { device: 'cpu', architecture: 'ModernBertForSequenceClassification' as const, parameters: [], numParameters: 0 };
     },

@@ -55,3 +55,33 @@ export async function loadModel(values: Parsed['values'], options: { batchSize?:
     dtype: values.bf16 === true ? 'bfloat16' : 'float32',
   });
 }
+
+/**
+ * Run a training job with Ctrl-C handling: the first Ctrl-C aborts `signal` (the loop finishes the step and saves a
+ * checkpoint), a second one exits 130 at once.
+ */
+export async function withInterrupt<T>(job: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  let sigints = 0;
+  const onSigint = () => {
+    sigints++;
+    if (sigints === 1) {
+      err('\nCtrl-C: finishing the current step and saving a checkpoint (Ctrl-C again to quit without saving)');
+      controller.abort();
+    } else process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await job(controller.signal);
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+/** The arguments to repeat to resume an interrupted run: `args` without the resume / overwrite flags, plus --resume. */
+export function resumeArgs(args: string[]): string[] {
+  const kept = args.filter(
+    (a, i) => !['--resume', '--overwrite-output-dir'].includes(a) && a !== '--resume-from-checkpoint' && args[i - 1] !== '--resume-from-checkpoint' && !a.startsWith('--resume-from-checkpoint='),
+  );
+  return [...kept, '--resume'];
+}

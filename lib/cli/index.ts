@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `radbert-native` command: train, predict, eval, push, serve (one module each in cli/, flags from one option table per
+ * The `radbert-native` command: train, mlm, fill-mask, predict, eval, push, serve (one module each in cli/, flags from one option table per
  * command on yargs, cli/options.ts), and `completion` for shells.
  * Exit codes: 0 ok, 1 runtime failure, 2 bad usage, 130 interrupted (Ctrl-C; a resumable checkpoint is saved).
  */
@@ -15,11 +15,15 @@ import { PREDICT, predictCommand } from './predict';
 import { PUSH, pushCommand } from './push';
 import { SERVE, serveCommand } from './serve';
 import { TRAIN, trainCommand } from './train';
+import { MLM, mlmCommand } from './mlm';
+import { FILL_MASK, fillMaskCommand } from './fill-mask';
 
 type Command = CommandSpec & { summary: string; run: (parsed: Parsed, args: string[]) => Promise<number> };
 
 const COMMANDS: Command[] = [
   { ...TRAIN, summary: "fine-tune (no options: the seed's model + dataset from the HF cache, else a demo)", run: trainCommand },
+  { ...MLM, summary: 'masked-language-model training (domain adaptation) with the same recipe flags', run: mlmCommand },
+  { ...FILL_MASK, summary: 'fill [MASK] with a masked LM (transformers fill-mask pipeline)', run: fillMaskCommand },
   { ...PREDICT, summary: 'predict CUIs with a trained model', run: predictCommand },
   { ...EVAL, summary: 'metrics of a trained model on a split', run: evalCommand },
   { ...PUSH, summary: 'upload a trained model (with a model card) to the Hugging Face Hub', run: pushCommand },

@@ -12,7 +12,7 @@ import { checkPushAccess, pushToHub } from '../hub/push';
 import { load } from '../model/classifier';
 import { train, type TrainOptions } from '../train/loop';
 import { TRAIN_NUMBER_RULES } from '../train/options';
-import { DEFAULT_DATASET, DEFAULT_MODEL, DEFAULT_OUTPUT, DEVICE_OPTION, err, num, out, shellQuote, str } from './common';
+import { DEFAULT_DATASET, DEFAULT_MODEL, DEFAULT_OUTPUT, DEVICE_OPTION, err, num, out, resumeArgs, shellQuote, str, withInterrupt } from './common';
 import type { CommandSpec, Parsed } from './options';
 
 /** The numeric flags' types and ranges: the same rules train() checks its options with. */
@@ -43,6 +43,10 @@ otherwise runs a small built-in demo (tiny model, generated captions; a few minu
     tokenizer: { group: 'model', type: 'string', desc: "tokenizer.json or folder (default: the model's)" },
     'max-length': { group: 'model', desc: 'truncate to N tokens (default 256, or what the resumed checkpoint / a --model folder trained here was trained with)', ...R.maxLength },
     'label-names': { group: 'model', type: 'string', desc: 'CUI -> name JSON, saved as label_names.json' },
+    'classifier-pooling': { group: 'model', type: 'string', desc: "pooling of the new classifier (default: the model config's classifier_pooling)", choices: ['cls', 'mean'] },
+    'linear-probe': { group: 'probe', type: 'boolean', desc: 'Part 1: freeze body and head, fit only the classifier layer as one-vs-rest logistic regressions (sklearn LogisticRegression objective) on features computed once' },
+    'probe-c': { group: 'probe', type: 'number', desc: "the probe's inverse L2 strength (sklearn's C)", default: 1, min: 0, minExclusive: true },
+    'probe-embeddings': { group: 'probe', type: 'string', desc: "write the probe's features and labels (train.x, train.y, validation.x, ...) to this .safetensors (for bench/hf_probe.py --embeddings)" },
     epochs: { group: 'recipe', alias: ['num-train-epochs'], desc: 'epochs', default: 20, ...R.epochs },
     'max-steps': { group: 'recipe', type: 'integer', desc: 'stop after N steps (overrides --epochs)' },
     lr: { group: 'recipe', alias: ['learning-rate'], desc: 'learning rate', default: '5e-5', ...R.learningRate },
@@ -75,7 +79,7 @@ otherwise runs a small built-in demo (tiny model, generated captions; a few minu
 };
 
 /** train()'s options from the parsed flags. */
-function trainOptions(values: Parsed['values']): TrainOptions {
+export function trainOptions(values: Parsed["values"]): TrainOptions {
   return {
     dataset: str(values, 'dataset') ?? DEFAULT_DATASET,
     datasetRevision: str(values, 'dataset-revision'),
@@ -92,6 +96,10 @@ function trainOptions(values: Parsed['values']): TrainOptions {
     init: str(values, 'init') as TrainOptions['init'],
     newHead: values['new-head'] === true,
     labelNames: str(values, 'label-names'),
+    classifierPooling: str(values, 'classifier-pooling') as TrainOptions['classifierPooling'],
+    linearProbe: values['linear-probe'] === true,
+    probeC: num(values, 'probe-c'),
+    probeEmbeddings: str(values, 'probe-embeddings'),
     outputDir: str(values, 'output-dir') ?? DEFAULT_OUTPUT,
     overwriteOutputDir: values['overwrite-output-dir'] === true,
     epochs: num(values, 'epochs'),
@@ -194,22 +202,11 @@ export async function trainCommand({ values }: Parsed, args: string[]): Promise<
   // as Trainer does at start: a push at the end needs a working token, checked before any training
   const pushRepoId = values['push-to-hub'] ? await checkPushAccess(opts.outputDir!, { repoId: str(values, 'hub-model-id') }) : undefined;
 
-  const controller = new AbortController();
-  let sigints = 0;
-  const onSigint = () => {
-    sigints++;
-    if (sigints === 1) {
-      err('\nCtrl-C: finishing the current step and saving a checkpoint (Ctrl-C again to quit without saving)');
-      controller.abort();
-    } else process.exit(130);
-  };
-  process.on('SIGINT', onSigint);
-  try {
-    const result = await train({ ...opts, signal: controller.signal });
+  return withInterrupt(async (signal) => {
+    const result = await train({ ...opts, signal });
     if (result.interrupted) {
-      const kept = args.filter((a, i) => !['--resume', '--overwrite-output-dir'].includes(a) && a !== '--resume-from-checkpoint' && args[i - 1] !== '--resume-from-checkpoint' && !a.startsWith('--resume-from-checkpoint='));
       err(`interrupted at step ${result.globalStep}; saved ${result.checkpoint}`);
-      err(`resume with: npx radbert-native train ${[...kept, '--resume'].map(shellQuote).join(' ')}`);
+      err(`resume with: npx radbert-native train ${resumeArgs(args).map(shellQuote).join(' ')}`);
       return 130;
     }
     if (pushRepoId) {
@@ -218,7 +215,5 @@ export async function trainCommand({ values }: Parsed, args: string[]): Promise<
     }
     if (demo) await showDemoPrediction(result.outputDir);
     return 0;
-  } finally {
-    process.removeListener('SIGINT', onSigint);
-  }
+  });
 }

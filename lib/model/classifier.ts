@@ -13,6 +13,7 @@ import { native, type NativeAddon, type NativeConfig, type NativeModel } from '.
 import { loadTokenizer, packBatch, type TextTokenizer } from './tokenize';
 import { sigmoid } from '../eval/metrics';
 import { BatchQueue } from '../serve/queue';
+import { embedSequences, resolvePooling, splitRows, type EmbedTextOptions } from './embed';
 
 /** Where a model runs. 'auto' = CUDA when this build and machine have it, else CPU. */
 export type DeviceOption = 'auto' | 'cpu' | 'cuda';
@@ -209,6 +210,15 @@ export class Classifier {
       matrix.set(out, start * k);
     }
     return matrix;
+  }
+
+  /** The body's pooled hidden states of each text ([CLS] or mean; default: config's classifier_pooling), one row per text. */
+  async embed(texts: string[], options: EmbedTextOptions = {}): Promise<Float32Array[]> {
+    const seqs = this.encode(texts);
+    const pooling = resolvePooling(options.pooling, this.nativeConfig.classifierPooling);
+    const hidden = this.nativeConfig.hiddenSize;
+    const m = await embedSequences(this.model, seqs, { pooling, hidden, batchSize: this.batchSize, bf16: resolveDtype(this.dtype) === 'bfloat16' });
+    return splitRows(m, hidden);
   }
 
   /**

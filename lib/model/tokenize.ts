@@ -53,6 +53,8 @@ export class TextTokenizer {
   private pool?: TokenizerPool;
   /** Whether encode() may encode a long text by prefixes (prefixCutSafe() of its tokenizer.json). */
   readonly prefixCut: boolean;
+  /** Whether decode() applies clean_up_tokenization (transformers 5.17's rule, see decode). */
+  private readonly cleanUp: boolean;
 
   constructor(
     private readonly tokenizer: Tokenizer,
@@ -60,9 +62,11 @@ export class TextTokenizer {
     readonly source: string,
     /** tokenizer_config.json's model_max_length when present and sane. */
     readonly modelMaxLength?: number,
-    options: { prefixCut?: boolean } = {},
+    /** prefixCut: encode() may encode a long text by prefixes; cleanUp: decode() applies clean_up_tokenization. */
+    options: { prefixCut?: boolean; cleanUp?: boolean } = {},
   ) {
     this.prefixCut = options.prefixCut === true;
+    this.cleanUp = options.cleanUp === true;
     // Find what the post-processor adds around a single sequence, by encoding a probe with and without specials.
     const probe = ['a', 'the', 'x', '0', 'A'].find((p) => tokenizer.encode(p, { add_special_tokens: false }).ids.length > 0) ?? 'a';
     const bare = tokenizer.encode(probe, { add_special_tokens: false }).ids;
@@ -95,6 +99,21 @@ export class TextTokenizer {
     const room = maxLength - this.numSpecialTokens;
     if (room < 0) throw new Error(`maxLength ${maxLength} is smaller than the ${this.numSpecialTokens} special tokens`);
     return room;
+  }
+
+  /**
+   * Text of token ids as transformers 5.17's `tokenizer.decode(ids, skip_special_tokens=...)` gives it: the tokenizer's
+   * decoder, then clean_up_tokenization when tokenizer_config.json asks for it, except for BPE models (transformers
+   * skips the clean-up there unless clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output is set).
+   */
+  decode(ids: ArrayLike<number>, options: { skipSpecialTokens?: boolean } = {}): string {
+    return this.tokenizer.decode(Array.from(ids), { skip_special_tokens: options.skipSpecialTokens === true, clean_up_tokenization_spaces: this.cleanUp });
+  }
+
+  /** The id of a token string (e.g. '[MASK]'), or undefined. */
+  tokenId(token: string): number | undefined {
+    const id = this.tokenizer.token_to_id(token);
+    return id === null || id === undefined ? undefined : id;
   }
 
   /** encode() for each text. */
@@ -209,9 +228,12 @@ export function loadTokenizer(pathOrDir: string): TextTokenizer {
   const cfg = fs.existsSync(cfgFile) ? readJsonFile<Record<string, unknown>>(cfgFile) : {};
   const mml = cfg.model_max_length;
   const modelMaxLength = typeof mml === 'number' && Number.isInteger(mml) && mml > 0 && mml < 1e7 ? mml : undefined;
+  const model = json.model as { type?: unknown } | undefined;
+  // transformers 5.17 applies clean_up_tokenization in decode() unless the model is BPE (see TextTokenizer.decode)
+  const cleanUp = cfg.clean_up_tokenization_spaces === true && (model?.type !== 'BPE' || cfg.clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output === true);
   try {
     // the constructor encodes a probe: a broken post-processor or pre-tokenizer fails there, named like the rest
-    return new TextTokenizer(new Tokenizer(json, cfg), file, modelMaxLength, { prefixCut: prefixCutSafe(json) });
+    return new TextTokenizer(new Tokenizer(json, cfg), file, modelMaxLength, { prefixCut: prefixCutSafe(json), cleanUp });
   } catch (err) {
     if (err instanceof FileError) throw err;
     throw new FileError(file, `not a usable tokenizer: ${(err as Error).message}`);

@@ -27,7 +27,7 @@ export interface ClassificationTask extends TrainTask {
 }
 
 /** Read the dataset, split it as the seed does, and fit (or, resuming, check) the labels. */
-async function readData(o: ResolvedTrainOptions, info: (line: string) => void, resumeDir: string | undefined) {
+export async function readData(o: ResolvedTrainOptions, info: (line: string) => void, resumeDir: string | undefined) {
   if (typeof o.dataset !== 'string' || !o.dataset) throw new UsageError('dataset is required');
   const datasetPath = await resolveSource(o.dataset, 'dataset', { revision: o.datasetRevision });
   const read = await readRows(datasetPath, { textColumn: o.textColumn, labelColumn: o.labelColumn, skipBadRows: o.skipBadRows });
@@ -91,7 +91,7 @@ function newHeadSkips(o: ResolvedTrainOptions, config: HFConfig, labels: string[
 }
 
 /** The classifier to train: resumed from a checkpoint, a pretrained body with a new head, or a preset's random init. */
-async function buildClassifier(o: ResolvedTrainOptions, info: (line: string) => void, labels: string[], resumeDir: string | undefined, device: 'cpu' | 'cuda') {
+export async function buildClassifier(o: ResolvedTrainOptions, info: (line: string) => void, labels: string[], resumeDir: string | undefined, device: 'cpu' | 'cuda') {
   let labelNames: Record<string, string> | undefined = typeof o.labelNames === 'string' ? readLabelNames(o.labelNames) : o.labelNames;
   const common = { maxLength: o.maxLength, device, batchSize: o.evalBatchSize };
   if (resumeDir) {
@@ -105,7 +105,7 @@ async function buildClassifier(o: ResolvedTrainOptions, info: (line: string) => 
     const tok = o.tokenizer ?? folder.tokenizerFile;
     if (!tok) throw new UsageError(`${o.model} has no tokenizer.json: pass --tokenizer`);
     const skip = newHeadSkips(o, folder.config, labels, info);
-    const clf = await createClassifier(classifierConfig({ ...folder.config }, labels), { ...common, tokenizer: tok, seed: o.seed });
+    const clf = await createClassifier(classifierConfig({ ...folder.config, ...pooling(o) }, labels), { ...common, tokenizer: tok, seed: o.seed });
     if (!labelNames && folder.labelNamesFile) labelNames = readLabelNames(folder.labelNamesFile);
     const model = o.model;
     let description = model;
@@ -126,12 +126,17 @@ async function buildClassifier(o: ResolvedTrainOptions, info: (line: string) => 
   const tok = o.tokenizer;
   if (!tok) throw new UsageError('--init needs --tokenizer (a tokenizer.json or a folder with one)');
   if (!tokenizerFile(tok)) throw new Error(`${tok}: no tokenizer.json here`);
-  const clf = await createClassifier(classifierConfig({ ...presetConfig(preset), ...(o.configOverrides ?? {}) }, labels), { ...common, tokenizer: tok, seed: o.seed });
+  const clf = await createClassifier(classifierConfig({ ...presetConfig(preset), ...(o.configOverrides ?? {}), ...pooling(o) }, labels), { ...common, tokenizer: tok, seed: o.seed });
   return { clf, tokenizerFrom: tok, labelNames, description: `${preset} preset, random init (seed ${o.seed})`, after: async () => undefined };
 }
 
+/** The classifier_pooling override of --classifier-pooling, if any. */
+function pooling(o: ResolvedTrainOptions): HFConfig {
+  return o.classifierPooling ? { classifier_pooling: o.classifierPooling } : {};
+}
+
 /** Token ids of each row; every id must be inside the model's vocabulary. */
-function encodeSplit(clf: Classifier, name: string, rows: Row[]): number[][] {
+export function encodeSplit(clf: Classifier, name: string, rows: Row[]): number[][] {
   const seqs = clf.encode(rows.map((r) => r.text));
   const vocab = clf.nativeConfig.vocabSize;
   for (const s of seqs) for (const id of s) if (id >= vocab || id < 0) throw new Error(`${name}: token id ${id} is outside the model's vocabulary (${vocab}); is --tokenizer the model's tokenizer?`);

@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import { resolveDevice } from '../model/classifier';
 import { native } from '../native';
 import { classificationTask } from './classify';
+import { linearProbe } from './probe';
 import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions, type TrainResult } from './options';
 import { Progress } from './progress';
 import { evaluateAndSave, finishRun, logTraining, resumeCounters, saveAfterCrash, saveCheckpoint, type Run } from './run';
@@ -30,11 +31,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const o = resolveTrainOptions({ ...options, maxLength: inheritedMaxLength(options) });
   const out = outputOf(o);
   const t0 = Date.now();
+  const device = resolveDevice(o.device);
+  if (o.threads) native().setNumThreads(o.threads);
+  if (o.linearProbe) return linearProbe(o, out, device);
   const folder = prepareRunFolder(o);
   if (folder.removedTemps.length)
     out.info(`removed ${folder.removedTemps.length} temporary file(s) of an interrupted save in ${folder.outputDir}: ${folder.removedTemps.map((p) => path.relative(folder.outputDir, p)).join(', ')}`);
-  const device = resolveDevice(o.device);
-  if (o.threads) native().setNumThreads(o.threads);
   const task = await classificationTask(o, { info: out.info, resumeDir: folder.resumeDir, device });
   try {
     out.info(`model: ${task.modelDescription}; ${task.model.info().numParameters.toLocaleString('en-US')} parameters on ${device}`);
@@ -75,7 +77,7 @@ export async function trainLoop(
   try {
     while (r.globalStep < totalSteps && r.epochIndex < epochs && !interrupted) {
       const rows = r.order.slice(r.stepInEpoch * o.batchSize, (r.stepInEpoch + 1) * o.batchSize);
-      const batch = task.batch(rows);
+      const batch = task.batch(rows, r.globalStep);
       const lr = linearScheduleLr(o.learningRate, r.globalStep, totalSteps, warmup);
       const res = await task.step(batch, {
         lr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEpsilon, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm,

@@ -83,6 +83,14 @@ export interface TrainOptions {
   threads?: number;
   /** bf16 (HF Trainer's bf16=True): forward and loss under bf16 autocast, fp32 master weights, optimizer and checkpoints; evaluation under autocast too. */
   bf16?: boolean;
+  /** Part 1 linear probe: freeze body and head, fit only the classifier layer as one-vs-rest logistic regressions (train/probe.ts). */
+  linearProbe?: boolean;
+  /** Linear probe: sklearn's C, the inverse L2 strength (default 1). */
+  probeC?: number;
+  /** Linear probe: write the features and labels it fitted on (train.x, train.y, validation.x, ... float32) to this .safetensors. */
+  probeEmbeddings?: string;
+  /** classifier_pooling of the classifier built from --model / --init ('cls' or 'mean'; default: the config's). */
+  classifierPooling?: 'cls' | 'mean';
   /** Abort (e.g. Ctrl-C): the current step finishes, a checkpoint is saved, train() resolves with interrupted = true. */
   signal?: AbortSignal;
   /** Print nothing (default false). */

@@ -4,11 +4,10 @@
  * resume, Ctrl-C, trainer_state.json, the best-checkpoint bookkeeping); the task owns its data, batches, loss,
  * metrics, best-checkpoint rule, report row and the files it saves next to the weights.
  *
- * Classification (train/classify.ts) is the one task today. Masked-language-model training (issue 14) plugs in as a
- * second `TrainTask` without touching the loop:
+ * Classification (train/classify.ts) and masked-language-model training (train/mlm.ts) are the two tasks:
  *   - `trainRows` / `evalRows` / `testRows`: its text rows (a held-out `--validation-split` slice; testRows 0);
- *   - `batch(rows)`: tokenised texts → packed ids + cu_seqlens, masked as DataCollatorForLanguageModeling does
- *     (80 % [MASK], 10 % random, 10 % kept, specials never masked) with its own seeded rng; `labels` holds the token
+ *   - `batch(rows, step)`: tokenised texts → packed ids + cu_seqlens, masked as DataCollatorForLanguageModeling does
+ *     (80 % [MASK], 10 % random, 10 % kept, specials never masked) with the generator of (seed, step); `labels` holds the token
  *     ids at masked positions and -100 elsewhere (`targets` stays unset);
  *   - `step(batch, opts)`: calls the native MLM step (masked-position cross-entropy) instead of the BCE step;
  *   - `evaluate('validation')`: `{ loss, metrics: { perplexity } }`; `metrics` columns [{ key: 'perplexity', title: 'Perplexity' }];
@@ -67,8 +66,8 @@ export interface TrainTask {
   readonly metrics: ReadonlyArray<MetricColumn>;
   /** Which checkpoint is best. */
   readonly best: BestRule;
-  /** The packed batch of these training-row indices. */
-  batch(rows: number[]): TaskBatch;
+  /** The packed batch of these training-row indices at 0-based optimizer step `step` (MLM masks with (seed, step): resume is exact). */
+  batch(rows: number[], step: number): TaskBatch;
   /** One optimizer step on a batch: the task's loss, backward, clipping and AdamW in the native model. */
   step(batch: TaskBatch, options: StepOptions): Promise<StepResult>;
   /** Loss and metrics of the current weights on a split. */
