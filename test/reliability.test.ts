@@ -46,7 +46,7 @@ describe('one validation for train() options and CLI flags', () => {
     expect(() => parseCommand(TRAIN, flags)).toThrow(re);
   });
   test('good values pass both', () => {
-    expect(() => resolveTrainOptions({ dataset: 'x', threads: 2, warmupRatio: 1, adamBeta1: 0 })).not.toThrow();
+    expect(() => resolveTrainOptions({ dataset: 'x', tokenizer: 'tok', threads: 2, warmupRatio: 1, adamBeta1: 0 })).not.toThrow();
     expect(parseCommand(TRAIN, ['--threads', '2', '--warmup-ratio', '1', '--adam-beta1', '0']).values).toMatchObject({ threads: 2, 'warmup-ratio': 1, 'adam-beta1': 0 });
   });
 });
@@ -74,7 +74,7 @@ describe('temporaries of a killed save', () => {
       for (const p of [deadDir, deadFile, deadInner]) expect(fs.existsSync(p)).toBe(false);
       // --overwrite-output-dir and a fresh run go through the same sweep
       fs.mkdirSync(deadDir);
-      const run = prepareRunFolder(resolveTrainOptions({ dataset: 'x', outputDir: dir, overwriteOutputDir: true }));
+      const run = prepareRunFolder(resolveTrainOptions({ dataset: 'x', tokenizer: 'tok', outputDir: dir, overwriteOutputDir: true }));
       expect(run.removedTemps).toEqual([deadDir]);
       expect(fs.existsSync(liveDir)).toBe(true);
       expect(fs.existsSync(path.join(dir, 'checkpoint-2'))).toBe(false);

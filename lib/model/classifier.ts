@@ -237,7 +237,8 @@ export class Classifier {
     if (this.nativeConfig.architecture !== 'ModernBertForSequenceClassification')
       throw new Error(`predict(): this is a ${this.nativeConfig.architecture}, not a sequence classifier`);
     const k = this.nativeConfig.numLabels;
-    const matrix = await this.queue.run(this.encode(texts));
+    // large batches are encoded in a worker thread (the event loop keeps running), then merged by the batching queue
+    const matrix = await this.queue.run(await this.tokenizer.encodeBatchAsync(texts, this.maxLength));
     const preds = texts.map((_, i) => toPrediction(this.labels, matrix.subarray(i * k, (i + 1) * k), threshold));
     return typeof input === 'string' ? preds[0] : preds;
   }
