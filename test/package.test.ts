@@ -35,6 +35,15 @@ test('the bin is executable by construction: committed with mode 755, runs direc
   const env = { ...process.env, NODE_OPTIONS: '' };
   const direct = execFileSync(path.join(ROOT, bin), ['--help'], { cwd: ROOT, encoding: 'utf8', env });
   expect(direct).toMatch(/usage/);
-  const viaNpx = execFileSync('npx', ['--no-install', 'radbert-native', '--help'], { cwd: ROOT, encoding: 'utf8', env });
-  expect(viaNpx).toMatch(/usage/);
+  // npx links the root package into its own cache (~/.npm/_npx/<hash of the path>) and runs the bin through the shell,
+  // which is where a 0644 bin failed: a fresh npm cache (as on a new machine), and no install scripts (no rebuild)
+  const cache = require('node:fs').mkdtempSync(path.join(require('node:os').tmpdir(), 'radbert-npx-'));
+  try {
+    const viaNpx = execFileSync('npx', ['--no-install', 'radbert-native', '--help'], {
+      cwd: ROOT, encoding: 'utf8', env: { ...env, npm_config_cache: cache, npm_config_ignore_scripts: 'true' },
+    });
+    expect(viaNpx).toMatch(/usage/);
+  } finally {
+    require('node:fs').rmSync(cache, { recursive: true, force: true });
+  }
 }, 120000);
