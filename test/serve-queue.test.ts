@@ -22,7 +22,7 @@ class FakeModel {
     const out = new Float32Array((cuSeqlens.length - 1) * 2);
     for (let i = 0; i + 1 < cuSeqlens.length; i++) {
       const seq = ids.subarray(cuSeqlens[i], cuSeqlens[i + 1]);
-      if (seq.includes(-1)) throw new Error('token id -1 is out of range');
+      if (seq.includes(999999)) throw new Error('token id 999999 is out of range');
       lens.push(seq.length);
       out[2 * i] = seq.reduce((a, b) => a + b, 0);
       out[2 * i + 1] = seq.length;
@@ -184,12 +184,12 @@ describe('BatchQueue (stand-in model)', () => {
     const first = q.run([seqOf(2, 1)]);
     await model.atGate();
     const good1 = q.run([seqOf(3, 1)]);
-    const bad = q.run([[5, -1, 6]]);
+    const bad = q.run([[5, 999999, 6]]);
     const good2 = q.run([seqOf(4, 1), seqOf(2, 8)]);
     model.gated = false;
     model.release();
     await first;
-    await expect(bad).rejects.toThrow('token id -1 is out of range');
+    await expect(bad).rejects.toThrow('token id 999999 is out of range');
     expect(Array.from(await good1)).toEqual(expected([seqOf(3, 1)]));
     expect(Array.from(await good2)).toEqual(expected([seqOf(4, 1), seqOf(2, 8)]));
     expect(stats.map((s) => [s.callers, s.failed])).toEqual([[1, false], [3, true], [1, false], [1, true], [1, false]]);

@@ -237,8 +237,9 @@ export class Classifier {
     if (this.nativeConfig.architecture !== 'ModernBertForSequenceClassification')
       throw new Error(`predict(): this is a ${this.nativeConfig.architecture}, not a sequence classifier`);
     const k = this.nativeConfig.numLabels;
-    // large batches are encoded in a worker thread (the event loop keeps running), then merged by the batching queue
-    const matrix = await this.queue.run(await this.tokenizer.encodeBatchAsync(texts, this.maxLength));
+    // small batches are encoded here and queued at once; large ones in a worker thread (the event loop keeps running)
+    const seqs = this.tokenizer.encodeBatchInline(texts, this.maxLength) ?? (await this.tokenizer.encodeBatchAsync(texts, this.maxLength));
+    const matrix = await this.queue.run(seqs);
     const preds = texts.map((_, i) => toPrediction(this.labels, matrix.subarray(i * k, (i + 1) * k), threshold));
     return typeof input === 'string' ? preds[0] : preds;
   }

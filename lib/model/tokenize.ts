@@ -126,15 +126,21 @@ export class TextTokenizer {
    * same tokenizer.json (ids identical). Sequences come back as Int32Arrays.
    */
   async encodeBatchAsync(texts: string[], maxLength?: number): Promise<ArrayLike<number>[]> {
+    const inline = this.encodeBatchInline(texts, maxLength);
+    if (inline) return inline;
+    this.pool ??= new TokenizerPool({ file: this.source, prefix: this.prefix, suffix: this.suffix, prefixCut: this.prefixCut });
+    return this.pool.encode(texts, this.room(maxLength));
+  }
+
+  /** encodeBatch() when the batch is cheap enough to encode on this thread without stalling it; undefined otherwise. */
+  encodeBatchInline(texts: string[], maxLength?: number): number[][] | undefined {
     const room = this.room(maxLength);
     let cost = 0;
     for (const t of texts) {
       if (typeof t !== 'string') throw new TypeError(`encode: expected a string, got ${typeof t}`);
       cost += encodeCost(t, room, this.prefixCut);
     }
-    if (cost <= INLINE_ENCODE_CHARS) return texts.map((t) => this.encode(t, maxLength));
-    this.pool ??= new TokenizerPool({ file: this.source, prefix: this.prefix, suffix: this.suffix, prefixCut: this.prefixCut });
-    return this.pool.encode(texts, room);
+    return cost <= INLINE_ENCODE_CHARS ? texts.map((t) => this.encode(t, maxLength)) : undefined;
   }
 
   /** Batches the worker has encoded (0 until a batch was too large to encode inline). */
