@@ -80,6 +80,15 @@ describe('dataset files without labels', () => {
     await expect(readTexts(write('c.csv', 'a,b\n1,2\n'))).rejects.toThrow(/no column 'caption'/);
   });
 
+  test('invalid UTF-8 in jsonl or csv names its line instead of becoming U+FFFD', async () => {
+    const bytes = (s: string) => Buffer.concat([Buffer.from(s), Buffer.from([0xff, 0xfe]), Buffer.from('"}\n{"caption": "fine"}\n')]);
+    const j = write('bad-utf8.jsonl', bytes('{"caption": "ok"}\n{"caption": "x'));
+    await expect(readTexts(j)).rejects.toThrow(/1 bad row[\s\S]*train row 1: line 2 is not valid UTF-8/);
+    expect((await readTexts(j, { skipBadRows: true })).rows.map((r) => r.text)).toEqual(['ok', 'fine']);
+    const c = write('bad-utf8.csv', Buffer.concat([Buffer.from('caption\nok\nx'), Buffer.from([0xc3]), Buffer.from('\n')]));
+    await expect(readTexts(c)).rejects.toThrow(/bad-utf8\.csv: line 3 is not valid UTF-8/);
+  });
+
   itShared('a parquet folder: the train split by default, other splits on request, no label column needed', async () => {
     const py = runPythonJson<Record<string, string[]>>(`
 import json, pyarrow.parquet as pq

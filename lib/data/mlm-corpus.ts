@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DataError, listSourceFiles, parseCsv, readParquet, readRows } from './readers';
+import { DataError, listSourceFiles, readRecords, readRows, refuseRows } from './readers';
 import { seedSplit, type SplitOptions } from './split';
 
 /** One MLM text, with where it came from (for error messages and for matching). */
@@ -37,15 +37,6 @@ export interface TextResult {
   skipped: string[];
 }
 
-const MAX_LISTED = 10;
-
-/** Throws a DataError listing the first bad rows. */
-function refuse(source: string, bad: string[], hint: string): never {
-  const listed = bad.slice(0, MAX_LISTED).map((b) => `  ${b}`);
-  if (bad.length > MAX_LISTED) listed.push(`  ... and ${bad.length - MAX_LISTED} more`);
-  throw new DataError(`${source}: ${bad.length} bad row${bad.length > 1 ? 's' : ''}${hint}:\n${listed.join('\n')}`);
-}
-
 /** Reads a `.txt` corpus: one text per line (LF or CRLF), blank lines skipped, invalid UTF-8 reported by line number. */
 export function readTextFile(file: string): TextRow[] {
   let raw: Buffer;
@@ -71,45 +62,9 @@ export function readTextFile(file: string): TextRow[] {
     if (text !== undefined && text.trim()) rows.push({ text, split: 'train', row: line });
     start = end + 1;
   }
-  if (bad.length) refuse(file, bad, ' (the file must be UTF-8)');
+  if (bad.length) refuseRows(file, bad, ' (the file must be UTF-8)');
   if (!rows.length) throw new DataError(`${file}: no text (every line is blank)`);
   return rows;
-}
-
-/** One JSON object per non-blank line, or the reason a line is not one. */
-function jsonlObjects(text: string): (Record<string, unknown> | string)[] {
-  const out: (Record<string, unknown> | string)[] = [];
-  text.split(/\r?\n/).forEach((line, i) => {
-    if (!line.trim()) return;
-    try {
-      const v: unknown = JSON.parse(line);
-      out.push(v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : `line ${i + 1} is not a JSON object`);
-    } catch {
-      out.push(`line ${i + 1} is not valid JSON`);
-    }
-  });
-  return out;
-}
-
-/** Records of one file with only `columns` needed (a string = why the record is unreadable). */
-async function fileRecords(file: string, format: string, columns: string[]): Promise<(Record<string, unknown> | string)[]> {
-  if (format === 'parquet') return (await readParquet(file, columns)).records.map((r) => (r.ok ? r.value : r.reason));
-  const text = fs.readFileSync(file).toString('utf8').replace(/^\uFEFF/, '');
-  if (format === 'jsonl') return jsonlObjects(text);
-  let records;
-  try {
-    records = parseCsv(text);
-  } catch (err) {
-    throw new DataError(`${file}: ${(err as Error).message}`);
-  }
-  if (!records.length) return [];
-  const header = records[0].fields;
-  const missing = columns.filter((c) => !header.includes(c));
-  if (missing.length) throw new DataError(`${file}: no column ${missing.map((c) => `'${c}'`).join(', ')} in the header (columns: ${header.join(', ')})`);
-  return records.slice(1).map(({ fields, line }) => {
-    if (fields.length !== header.length) return `line ${line} has ${fields.length} fields, the header has ${header.length}`;
-    return Object.fromEntries(header.map((h, i) => [h, fields[i]]));
-  });
 }
 
 /** Reads MLM texts from a `.txt` file, a dataset file (= split 'train') or a dataset folder (the chosen splits). */
@@ -125,10 +80,12 @@ export async function readTexts(source: string, options: TextOptions = {}): Prom
   const bad: string[] = [];
   const next: Record<string, number> = {};
   for (const f of files.filter((e) => wanted.includes(e.split))) {
-    for (const rec of await fileRecords(f.file, f.format, [textColumn, ...(idColumn ? [idColumn] : [])])) {
+    const { records } = await readRecords(f.file, f.format, [textColumn, ...(idColumn ? [idColumn] : [])], [textColumn]);
+    for (const r of records) {
       const row = (next[f.split] = (next[f.split] ?? -1) + 1);
       const where = `${f.split} row ${row}`;
-      if (typeof rec === 'string') bad.push(`${where}: ${rec}`);
+      const rec = r.ok ? r.value : {};
+      if (!r.ok) bad.push(`${where}: ${r.reason}`);
       else if (rec[textColumn] === undefined || rec[textColumn] === null) bad.push(`${where}: missing ${textColumn}`);
       else if (typeof rec[textColumn] !== 'string') bad.push(`${where}: ${textColumn} is not a string`);
       else if (!(rec[textColumn] as string).trim()) bad.push(`${where}: empty ${textColumn}`);
@@ -140,7 +97,7 @@ export async function readTexts(source: string, options: TextOptions = {}): Prom
       }
     }
   }
-  if (bad.length && !skipBadRows) refuse(source, bad, ' (pass skipBadRows to drop them)');
+  if (bad.length && !skipBadRows) refuseRows(source, bad, ' (pass skipBadRows to drop them)');
   if (!rows.length) throw new DataError(`${source}: no texts in ${wanted.join(', ')}`);
   return { rows, skipped: bad };
 }

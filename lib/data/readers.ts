@@ -88,7 +88,8 @@ export async function readRows(source: string, options: ReadOptions = {}): Promi
   const next: Record<string, number> = {}; // next row index per split, across shards
   for (const f of files) {
     const rows = (splits[f.split] ??= []);
-    const { records, bytesRead } = await readRecords(f.file, f.format, options);
+    const columns = [options.textColumn ?? 'caption', options.labelColumn ?? 'cui', ...(options.idColumn ? [options.idColumn] : [])];
+    const { records, bytesRead } = await readRecords(f.file, f.format, columns, columns.slice(0, 2));
     for (const rec of records) {
       const rowIndex = (next[f.split] = (next[f.split] ?? -1) + 1);
       const checked = checkRecord(rec, rowIndex, f, options);
@@ -97,12 +98,15 @@ export async function readRows(source: string, options: ReadOptions = {}): Promi
     }
     read.push({ file: f.file, split: f.split, rows: records.length, bytesRead });
   }
-  if (bad.length && !options.skipBadRows) {
-    const listed = bad.slice(0, MAX_LISTED).map((b) => `  ${formatBadRow(b)}`);
-    if (bad.length > MAX_LISTED) listed.push(`  ... and ${bad.length - MAX_LISTED} more`);
-    throw new DataError(`${source}: ${bad.length} bad row${bad.length > 1 ? 's' : ''} (pass skipBadRows to drop them):\n${listed.join('\n')}`, bad);
-  }
+  if (bad.length && !options.skipBadRows) refuseRows(source, bad.map(formatBadRow), ' (pass skipBadRows to drop them)', bad);
   return { splits, skipped: bad, files: read };
+}
+
+/** Throws a DataError naming `source`, the number of bad rows and the first ten (`lines`: one description per row). */
+export function refuseRows(source: string, lines: string[], hint: string, bad?: BadRow[]): never {
+  const listed = lines.slice(0, MAX_LISTED).map((b) => `  ${b}`);
+  if (lines.length > MAX_LISTED) listed.push(`  ... and ${lines.length - MAX_LISTED} more`);
+  throw new DataError(`${source}: ${lines.length} bad row${lines.length > 1 ? 's' : ''}${hint}:\n${listed.join('\n')}`, bad);
 }
 
 /** A file of a source, with its split and format. */
@@ -143,15 +147,18 @@ export function listSourceFiles(source: string): SourceEntry[] {
 /** A parsed record before the checks, or why it could not be parsed. */
 export type RawRecord = { ok: true; value: Record<string, unknown> } | { ok: false; reason: string };
 
-async function readRecords(file: string, format: Format, o: ReadOptions): Promise<{ records: RawRecord[]; bytesRead: number }> {
-  const columns = [o.textColumn ?? 'caption', o.labelColumn ?? 'cui', ...(o.idColumn ? [o.idColumn] : [])];
+/**
+ * The records of one dataset file with `columns` read (parquet reads only those; csv must have them in its header;
+ * jsonl must have each of `required` in some row). Invalid UTF-8 names its line (jsonl: that row is bad; csv: refused).
+ */
+export async function readRecords(file: string, format: Format, columns: string[], required: string[] = columns): Promise<{ records: RawRecord[]; bytesRead: number }> {
   if (format === 'parquet') return readParquet(file, columns);
   const raw = fs.readFileSync(file);
   const bytesRead = raw.length;
   const text = raw.toString('utf8').replace(/^\uFEFF/, '');
   // invalid UTF-8 would be replaced by U+FFFD silently: say which line instead
   const badLines = invalidUtf8Lines(raw);
-  if (format === 'jsonl') return { records: checkJsonlColumns(file, parseJsonl(text, badLines), columns.slice(0, 2)), bytesRead };
+  if (format === 'jsonl') return { records: checkJsonlColumns(file, parseJsonl(text, badLines), required), bytesRead };
   if (badLines.size) throw new DataError(`${file}: line ${[...badLines][0]} is not valid UTF-8`);
   return { records: csvRecords(file, text, columns), bytesRead };
 }
