@@ -106,4 +106,16 @@ print(json.dumps({"tied": m.decoder.weight.data_ptr() == m.model.embeddings.tok_
     }
     await expect(loadMaskedLM(path.join(ensureMlmFixtures(), 'cls', 'model'))).rejects.toThrow(/ModernBertForMaskedLM/);
   });
+
+  test('a config.json that disagrees with the weights is refused before allocation, naming the file and key (as load())', async () => {
+    const dir = path.join(tmp, 'mlm-sizes');
+    fs.cpSync(path.join(ensureMlmFixtures(), 'mlm', 'model'), dir, { recursive: true });
+    const file = path.join(dir, 'config.json');
+    fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), vocab_size: 4000000 }));
+    const rss = process.memoryUsage().rss;
+    const err = await loadMaskedLM(dir).then(() => undefined, (e: unknown) => e as Error);
+    expect(err?.message).toMatch(/key "vocab_size" is 4000000 but .*model\.safetensors: tensor "model\.embeddings\.tok_embeddings\.weight" has shape/);
+    expect(err?.message).toContain(file);
+    expect(process.memoryUsage().rss - rss).toBeLessThan(200 * 2 ** 20); // 4e6 x hidden floats were never allocated
+  });
 });

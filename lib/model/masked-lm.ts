@@ -3,14 +3,12 @@
  * transformers' `pipeline("fill-mask")` does, embed texts, save it back.
  */
 import { FileError } from '../errors';
-import { resolveModel } from '../hub/download';
-import { sourceOf } from '../hub/ids';
-import { native, type NativeConfig, type NativeModel } from '../native';
-import { resolveDevice, resolveDtype, type ComputeDtype, type LoadOptions } from './classifier';
-import { toNativeConfig, type HFConfig } from './config';
+import type { NativeConfig, NativeModel } from '../native';
+import { createModel, openModel, resolveDtype, type ComputeDtype, type LoadOptions } from './open';
+import type { HFConfig } from './config';
 import { embedSequences, resolvePooling, splitRows, type EmbedTextOptions } from './embed';
-import { resolveModelFolder, saveModelFolder } from './folder';
-import { loadTokenizer, packBatch, type TextTokenizer } from './tokenize';
+import { saveModelFolder } from './folder';
+import { packBatch, type TextTokenizer } from './tokenize';
 import { maskingVocab } from '../data/masking';
 
 /** One candidate of fill-mask, as transformers' pipeline returns it. */
@@ -169,49 +167,28 @@ export class MaskedLM {
   }
 }
 
-function maxLengthOf(options: LoadOptions, tok: TextTokenizer, config: HFConfig): number {
-  if (options.maxLength !== undefined) {
-    if (!Number.isInteger(options.maxLength) || options.maxLength <= tok.numSpecialTokens)
-      throw new Error(`maxLength must be an integer > ${tok.numSpecialTokens} (the special tokens), got ${options.maxLength}`);
-    return options.maxLength;
-  }
-  const mpe = typeof config.max_position_embeddings === 'number' ? config.max_position_embeddings : 8192;
-  return Math.min(tok.modelMaxLength ?? mpe, mpe);
-}
-
 /** Load a ModernBertForMaskedLM folder (local, or `org/name` through the HF cache) with its tokenizer. */
 export async function loadMaskedLM(dirOrId: string, options: LoadOptions & { revision?: string } = {}): Promise<MaskedLM> {
-  const dir = sourceOf(dirOrId)?.kind === 'hub' ? await resolveModel(dirOrId, { revision: options.revision }) : dirOrId;
-  const folder = resolveModelFolder(dir);
-  const config = maskedLMConfig(folder.config);
-  const archs = folder.config.architectures;
-  if (Array.isArray(archs) && archs[0] !== 'ModernBertForMaskedLM')
-    throw new FileError(folder.configFile, `is a ${String(archs[0])}; loadMaskedLM needs a ModernBertForMaskedLM (use load() for a classifier)`, 'architectures');
-  const nativeConfig = toNativeConfig(config, folder.configFile);
-  const tokSource = options.tokenizer ?? folder.tokenizerFile;
-  if (!tokSource) throw new FileError(dir, 'no tokenizer.json in the model folder (pass options.tokenizer)');
-  const tokenizer = loadTokenizer(tokSource);
-  const device = resolveDevice(options.device);
-  if (options.threads !== undefined) native().setNumThreads(options.threads);
-  const model = await native().createModel(nativeConfig, { device, seed: 0, init: false });
+  const m = await openModel(dirOrId, options, {
+    architecture: 'ModernBertForMaskedLM',
+    configOf: (folder) => {
+      const archs = folder.config.architectures;
+      if (Array.isArray(archs) && archs[0] !== 'ModernBertForMaskedLM')
+        throw new FileError(folder.configFile, `is a ${String(archs[0])}; loadMaskedLM needs a ModernBertForMaskedLM (use load() for a classifier)`, 'architectures');
+      return maskedLMConfig(folder.config);
+    },
+    refuse: (arch) => `is a ${arch}; loadMaskedLM needs a ModernBertForMaskedLM (use load() for a classifier)`,
+  });
   try {
-    const report = await model.loadWeights(folder.weightFiles);
-    if (report.missing.length)
-      throw new FileError(folder.weightFiles[0], `${report.missing.length} tensor(s) of ModernBertForMaskedLM are missing, e.g. "${report.missing.slice(0, 3).join('", "')}"`);
-    return new MaskedLM(model, config, nativeConfig, tokenizer, device, maxLengthOf(options, tokenizer, config), { batchSize: options.batchSize, dtype: options.dtype });
+    return new MaskedLM(m.model, m.config, m.nativeConfig, m.tokenizer, m.device, m.maxLength, { batchSize: options.batchSize, dtype: options.dtype });
   } catch (err) {
-    model.free();
+    m.model.free();
     throw err;
   }
 }
 
 /** A freshly initialised masked LM (Hugging Face's initialisation) for a body config and a tokenizer. */
 export async function createMaskedLM(body: HFConfig, options: LoadOptions & { tokenizer: string; seed?: number }): Promise<MaskedLM> {
-  const config = maskedLMConfig(body);
-  const nativeConfig = toNativeConfig(config);
-  const tokenizer = loadTokenizer(options.tokenizer);
-  const device = resolveDevice(options.device);
-  if (options.threads !== undefined) native().setNumThreads(options.threads);
-  const model = await native().createModel(nativeConfig, { device, seed: options.seed ?? 42, init: true });
-  return new MaskedLM(model, config, nativeConfig, tokenizer, device, maxLengthOf(options, tokenizer, config), { batchSize: options.batchSize, dtype: options.dtype });
+  const m = await createModel(maskedLMConfig(body), options);
+  return new MaskedLM(m.model, m.config, m.nativeConfig, m.tokenizer, m.device, m.maxLength, { batchSize: options.batchSize, dtype: options.dtype });
 }
