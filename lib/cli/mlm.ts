@@ -3,7 +3,7 @@
  * same Trainer recipe flags as `train` (one option table entry each, shared), plus the masking and the held-out slice.
  */
 import { UsageError } from '../errors';
-import { trainMlm } from '../train/mlm';
+import { MLM_DEFAULTS, MLM_NUMBER_RULES, trainMlm } from '../train/mlm';
 import { err, shellQuote, str, num, resumeArgs, withInterrupt } from './common';
 import type { CommandSpec, OptionTable, Parsed } from './options';
 import { TRAIN, trainOptions } from './train';
@@ -23,7 +23,7 @@ function shared(): OptionTable {
 }
 
 /** Default output folder of mlm. */
-export const DEFAULT_MLM_OUTPUT = 'ModernRadBERT-mlm';
+export const DEFAULT_MLM_OUTPUT = MLM_DEFAULTS.outputDir;
 
 /** The mlm command's flags. */
 export const MLM: CommandSpec = {
@@ -38,8 +38,8 @@ ModernBertForMaskedLM folder (transformers' pipeline("fill-mask") loads it; \`tr
   options: {
     ...shared(),
     dataset: { ...TRAIN.options.dataset, desc: 'texts: a .txt file (one per line), a local parquet/jsonl/csv file or folder (its train split), or a Hub dataset id' },
-    'mlm-probability': { group: 'recipe', type: 'number', desc: 'share of the (non-special) tokens selected for prediction', default: 0.3, min: 0, minExclusive: true, max: 1 },
-    'validation-split': { group: 'data', type: 'number', desc: 'share of the texts held out for validation loss / perplexity', default: 0.05, min: 0, max: 0.9 },
+    'mlm-probability': { group: 'recipe', desc: 'share of the (non-special) tokens selected for prediction', default: MLM_DEFAULTS.mlmProbability, ...MLM_NUMBER_RULES.mlmProbability },
+    'validation-split': { group: 'data', desc: 'share of the texts held out for validation loss / perplexity', default: MLM_DEFAULTS.validationSplit, ...MLM_NUMBER_RULES.validationSplit },
     'output-dir': { ...TRAIN.options['output-dir'], default: DEFAULT_MLM_OUTPUT },
   },
 };

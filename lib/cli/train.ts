@@ -11,12 +11,15 @@ import { hubCacheDir, hubEndpoint, hubOffline } from '../hub/env';
 import { checkPushAccess, pushToHub } from '../hub/push';
 import { load } from '../model/classifier';
 import { train, type TrainOptions } from '../train/loop';
-import { TRAIN_NUMBER_RULES } from '../train/options';
+import { TRAIN_DEFAULTS, TRAIN_NUMBER_RULES } from '../train/options';
 import { DEFAULT_DATASET, DEFAULT_MODEL, DEFAULT_OUTPUT, DEVICE_OPTION, err, num, out, resumeArgs, shellQuote, str, withInterrupt } from './common';
 import type { CommandSpec, Parsed } from './options';
 
 /** The numeric flags' types and ranges: the same rules train() checks its options with. */
 const R = TRAIN_NUMBER_RULES;
+const D = TRAIN_DEFAULTS;
+/** 5e-5 as help shows it (not 0.00005). */
+const sci = (x: number) => (x < 1e-3 ? x.toExponential() : String(x));
 
 /** The train command's flags (HF TrainingArguments' names where they exist). */
 export const TRAIN: CommandSpec = {
@@ -30,11 +33,11 @@ otherwise runs a small built-in demo (tiny model, generated captions; a few minu
   options: {
     dataset: { group: 'data', type: 'string', desc: `local parquet folder (Hub layout data/<split>-*.parquet), a .parquet/.jsonl/.csv file, or a Hub dataset id org/name (default ${DEFAULT_DATASET})` },
     'dataset-revision': { group: 'data', type: 'string', desc: 'Hub revision of --dataset org/name' },
-    'text-column': { group: 'data', type: 'string', desc: 'text column', default: 'caption' },
-    'label-column': { group: 'data', type: 'string', desc: "label column: list of CUIs (parquet/jsonl) or ';'-separated (csv)", default: 'cui' },
-    'min-label-count': { group: 'data', desc: 'keep CUIs seen in at least N training rows', default: 1, ...R.minLabelCount },
+    'text-column': { group: 'data', type: 'string', desc: 'text column', default: D.textColumn },
+    'label-column': { group: 'data', type: 'string', desc: "label column: list of CUIs (parquet/jsonl) or ';'-separated (csv)", default: D.labelColumn },
+    'min-label-count': { group: 'data', desc: 'keep CUIs seen in at least N training rows', default: D.minLabelCount, ...R.minLabelCount },
     'skip-bad-rows': { group: 'data', type: 'boolean', desc: 'drop (and list) malformed rows instead of failing' },
-    'split-seed': { group: 'data', desc: 'seed of the 15% validation split', default: 42, ...R.splitSeed },
+    'split-seed': { group: 'data', desc: 'seed of the 15% validation split', default: D.splitSeed, ...R.splitSeed },
     'validation-split-source': { group: 'data', type: 'string', desc: "validation rows: 15% of train re-split (the seed's), or the dataset's own validation split", choices: ['resplit', 'dataset'], default: 'resplit' },
     model: { group: 'model', type: 'string', desc: `pretrained ModernBERT folder or Hub id (default ${DEFAULT_MODEL})` },
     revision: { group: 'model', type: 'string', desc: 'Hub revision of --model org/name' },
@@ -47,23 +50,23 @@ otherwise runs a small built-in demo (tiny model, generated captions; a few minu
     'linear-probe': { group: 'probe', type: 'boolean', desc: 'Part 1: freeze body and head, fit only the classifier layer as one-vs-rest logistic regressions (sklearn LogisticRegression objective) on features computed once' },
     'probe-c': { group: 'probe', type: 'number', desc: "the probe's inverse L2 strength (sklearn's C)", default: 1, min: 0, minExclusive: true },
     'probe-embeddings': { group: 'probe', type: 'string', desc: "write the probe's features and labels (train.x, train.y, validation.x, ...) to this .safetensors (for bench/hf_probe.py --embeddings)" },
-    epochs: { group: 'recipe', alias: ['num-train-epochs'], desc: 'epochs', default: 20, ...R.epochs },
+    epochs: { group: 'recipe', alias: ['num-train-epochs'], desc: 'epochs', default: D.epochs, ...R.epochs },
     'max-steps': { group: 'recipe', type: 'integer', desc: 'stop after N steps (overrides --epochs)' },
-    lr: { group: 'recipe', alias: ['learning-rate'], desc: 'learning rate', default: '5e-5', ...R.learningRate },
-    'batch-size': { group: 'recipe', alias: ['per-device-train-batch-size'], desc: 'train batch size', default: 8, ...R.batchSize },
+    lr: { group: 'recipe', alias: ['learning-rate'], desc: 'learning rate', default: sci(D.learningRate), ...R.learningRate },
+    'batch-size': { group: 'recipe', alias: ['per-device-train-batch-size'], desc: 'train batch size', default: D.batchSize, ...R.batchSize },
     'eval-batch-size': { group: 'recipe', alias: ['per-device-eval-batch-size'], desc: 'eval batch size (default: batch size)', ...R.evalBatchSize },
-    'weight-decay': { group: 'recipe', desc: 'AdamW weight decay', default: 0, ...R.weightDecay },
-    'warmup-ratio': { group: 'recipe', desc: 'warm-up as a fraction of the steps', default: 0, ...R.warmupRatio },
-    'warmup-steps': { group: 'recipe', desc: 'warm-up steps (wins over --warmup-ratio)', default: 0, ...R.warmupSteps },
-    'max-grad-norm': { group: 'recipe', desc: 'gradient clipping (0 disables)', default: 1.0, ...R.maxGradNorm },
-    'adam-beta1': { group: 'recipe', desc: 'AdamW beta1', default: 0.9, ...R.adamBeta1 },
-    'adam-beta2': { group: 'recipe', desc: 'AdamW beta2', default: 0.999, ...R.adamBeta2 },
-    'adam-epsilon': { group: 'recipe', desc: 'AdamW epsilon', default: '1e-8', ...R.adamEpsilon },
-    seed: { group: 'recipe', desc: 'model init, batch order, dropout', default: 42, ...R.seed },
-    threshold: { group: 'recipe', desc: 'decision threshold of the metrics', default: 0.5, ...R.threshold },
+    'weight-decay': { group: 'recipe', desc: 'AdamW weight decay', default: D.weightDecay, ...R.weightDecay },
+    'warmup-ratio': { group: 'recipe', desc: 'warm-up as a fraction of the steps', default: D.warmupRatio, ...R.warmupRatio },
+    'warmup-steps': { group: 'recipe', desc: 'warm-up steps (wins over --warmup-ratio)', default: D.warmupSteps, ...R.warmupSteps },
+    'max-grad-norm': { group: 'recipe', desc: 'gradient clipping (0 disables)', default: D.maxGradNorm, ...R.maxGradNorm },
+    'adam-beta1': { group: 'recipe', desc: 'AdamW beta1', default: D.adamBeta1, ...R.adamBeta1 },
+    'adam-beta2': { group: 'recipe', desc: 'AdamW beta2', default: D.adamBeta2, ...R.adamBeta2 },
+    'adam-epsilon': { group: 'recipe', desc: 'AdamW epsilon', default: sci(D.adamEpsilon), ...R.adamEpsilon },
+    seed: { group: 'recipe', desc: 'model init, batch order, dropout', default: D.seed, ...R.seed },
+    threshold: { group: 'recipe', desc: 'decision threshold of the metrics', default: D.threshold, ...R.threshold },
     'output-dir': { group: 'output', type: 'string', desc: 'run folder', default: DEFAULT_OUTPUT },
-    'logging-steps': { group: 'output', desc: 'log the training loss every N steps', default: 100, ...R.loggingSteps },
-    'save-total-limit': { group: 'output', desc: 'checkpoints kept (0 = all)', default: 3, ...R.saveTotalLimit },
+    'logging-steps': { group: 'output', desc: 'log the training loss every N steps', default: D.loggingSteps, ...R.loggingSteps },
+    'save-total-limit': { group: 'output', desc: 'checkpoints kept (0 = all)', default: D.saveTotalLimit, ...R.saveTotalLimit },
     'overwrite-output-dir': { group: 'output', type: 'boolean', desc: 'delete checkpoints of an earlier run in the output dir' },
     resume: { group: 'output', type: 'boolean', desc: 'continue from the last checkpoint in the output dir' },
     'resume-from-checkpoint': { group: 'output', type: 'string', desc: 'continue from this checkpoint' },

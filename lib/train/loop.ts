@@ -12,7 +12,7 @@
  */
 import * as path from 'node:path';
 import * as fs from 'node:fs';
-import { resolveDevice } from '../model/classifier';
+import { resolveDevice } from '../model/open';
 import { native } from '../native';
 import { classificationTask } from './classify';
 import { linearProbe } from './probe';

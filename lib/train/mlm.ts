@@ -10,14 +10,14 @@ import { IGNORE_INDEX, maskingVocab, MlmMasker, type MaskedBatch } from '../data
 import { readTexts, type TextRow } from '../data/mlm-corpus';
 import { permutation } from '../data/rng';
 import { resolveSource } from '../hub/download';
-import { resolveDevice } from '../model/classifier';
+import { resolveDevice } from '../model/open';
 import { presetConfig } from '../model/config';
 import { resolveModelFolder } from '../model/folder';
 import { createMaskedLM, loadMaskedLM, type MaskedLM } from '../model/masked-lm';
 import { packBatch, tokenizerFile } from '../model/tokenize';
 import { native } from '../native';
 import { trainLoop } from './loop';
-import { resolveTrainOptions, type LogEntry, type ResolvedTrainOptions, type TrainOptions } from './options';
+import { numberProblem, resolveTrainOptions, type LogEntry, type NumberRule, type ResolvedTrainOptions, type TrainOptions } from './options';
 import { outputOf, prepareRunFolder, trainingArguments, type RunFolder } from './setup';
 import type { Evaluation, MetricColumn, TaskBatch, TrainTask } from './task';
 
@@ -48,6 +48,15 @@ export interface MlmResult {
   trainTexts: number;
   validationTexts: number;
 }
+
+/** Defaults of trainMlm() where they differ from train()'s (TRAIN_DEFAULTS), and its own options'. */
+export const MLM_DEFAULTS = { mlmProbability: 0.3, validationSplit: 0.05, outputDir: 'ModernRadBERT-mlm' } as const;
+
+/** Rules of trainMlm()'s own numeric options (the CLI's flags spread these into their table). */
+export const MLM_NUMBER_RULES = {
+  mlmProbability: { type: 'number', min: 0, minExclusive: true, max: 1 },
+  validationSplit: { type: 'number', min: 0, max: 1, maxExclusive: true },
+} satisfies Record<'mlmProbability' | 'validationSplit', NumberRule>;
 
 /** The metric columns of an MLM run's table. */
 export const MLM_METRICS: ReadonlyArray<MetricColumn> = [{ key: 'perplexity', title: 'Perplexity' }];
@@ -196,10 +205,12 @@ export function mlmTrainingArguments(o: ResolvedTrainOptions & { mlmProbability:
 
 /** Train a masked LM with the seed's Trainer recipe; writes checkpoints and the best model (by validation loss) to outputDir. */
 export async function trainMlm(options: MlmOptions): Promise<MlmResult> {
-  const mlmProbability = options.mlmProbability ?? 0.3;
-  const validationSplit = options.validationSplit ?? 0.05;
-  if (!(mlmProbability > 0 && mlmProbability <= 1)) throw new UsageError(`mlm probability must be in (0, 1], got ${mlmProbability}`);
-  const o = { ...resolveTrainOptions({ outputDir: 'ModernRadBERT-mlm', ...options, dataset: options.dataset ?? '(texts)' }), mlmProbability, validationSplit };
+  const { mlmProbability = MLM_DEFAULTS.mlmProbability, validationSplit = MLM_DEFAULTS.validationSplit } = options;
+  for (const [key, v] of [['mlm probability', mlmProbability], ['validation split', validationSplit]] as const) {
+    const problem = numberProblem(v, MLM_NUMBER_RULES[key === 'mlm probability' ? 'mlmProbability' : 'validationSplit']);
+    if (problem) throw new UsageError(`${key} ${problem}`);
+  }
+  const o = { ...resolveTrainOptions({ outputDir: MLM_DEFAULTS.outputDir, ...options, dataset: options.dataset ?? '(texts)' }), mlmProbability, validationSplit };
   const out = outputOf(o);
   const t0 = Date.now();
   const texts = await readCorpus(options);

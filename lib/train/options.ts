@@ -1,5 +1,5 @@
 /** train()'s options and result, their defaults and their checks (names follow the CLI flags and HF TrainingArguments). */
-import type { DeviceOption } from '../model/classifier';
+import type { DeviceOption } from '../model/open';
 import type { HFConfig } from '../model/config';
 import type { Metrics } from '../eval/metrics';
 import { UsageError } from '../errors';
