@@ -21,6 +21,7 @@ export { permutation } from './data/rng';
 export { train } from './train/loop';
 export { UsageError } from './errors';
 export type { TrainOptions, TrainResult, TrainerState } from './train/loop';
+export type { RunResult } from './train/options';
 export { resolveModel, resolveDataset } from './hub/download';
 export { pushToHub, defaultRepoId } from './hub/push';
 export { HubError } from './hub/errors';

@@ -16,7 +16,7 @@ import { resolveDevice } from '../model/open';
 import { native } from '../native';
 import { classificationTask } from './classify';
 import { linearProbe } from './probe';
-import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions, type TrainResult } from './options';
+import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions, type RunResult, type TrainResult } from './options';
 import { Progress } from './progress';
 import { evaluateAndSave, finishRun, logTraining, resumeCounters, saveAfterCrash, saveCheckpoint, type Run } from './run';
 import { epochOrder, linearScheduleLr, planSteps, warmupStepsFor } from './schedule';
@@ -54,7 +54,7 @@ export async function trainLoop(
   folder: RunFolder,
   out: Output,
   extra: { t0: number; trainingArgs: Record<string, unknown> },
-): Promise<Omit<TrainResult, 'labels'>> {
+): Promise<RunResult> {
   const { stepsPerEpoch, totalSteps, epochs } = planSteps(task.trainRows, o.batchSize, o.epochs, o.maxSteps);
   const warmup = warmupStepsFor(totalSteps, o.warmupRatio, o.warmupSteps);
   const rs = folder.resumeState;

@@ -17,7 +17,7 @@ import { createMaskedLM, loadMaskedLM, type MaskedLM } from '../model/masked-lm'
 import { packBatch, tokenizerFile } from '../model/tokenize';
 import { native } from '../native';
 import { trainLoop } from './loop';
-import { numberProblem, resolveTrainOptions, type LogEntry, type NumberRule, type ResolvedTrainOptions, type TrainOptions } from './options';
+import { numberProblem, resolveTrainOptions, type NumberRule, type ResolvedTrainOptions, type RunResult, type TrainOptions } from './options';
 import { outputOf, prepareRunFolder, trainingArguments, type RunFolder } from './setup';
 import type { Evaluation, MetricColumn, TaskBatch, TrainTask } from './task';
 
@@ -33,17 +33,8 @@ export interface MlmOptions extends Omit<TrainOptions, 'dataset' | 'labelColumn'
   texts?: string[];
 }
 
-/** What trainMlm() returns. */
-export interface MlmResult {
-  outputDir: string;
-  globalStep: number;
-  totalSteps: number;
-  interrupted: boolean;
-  checkpoint?: string;
-  bestCheckpoint?: string;
-  /** Best validation loss (exp of it is the perplexity). */
-  bestMetric?: number;
-  logHistory: LogEntry[];
+/** What trainMlm() returns (bestMetric: the best validation loss; exp of it is the perplexity). */
+export interface MlmResult extends RunResult {
   /** Texts trained on / held out. */
   trainTexts: number;
   validationTexts: number;

@@ -110,8 +110,8 @@ export interface TrainOptions {
 /** One log_history entry (training log, evaluation, or the final summary), HF's keys. */
 export type LogEntry = Record<string, number | null>;
 
-/** What train() returns. */
-export interface TrainResult {
+/** What a run of the training loop returns (train() and trainMlm() add their own). */
+export interface RunResult {
   outputDir: string;
   globalStep: number;
   totalSteps: number;
@@ -120,11 +120,16 @@ export interface TrainResult {
   /** The last checkpoint written. */
   checkpoint?: string;
   bestCheckpoint?: string;
+  /** The best checkpoint's metric (train: validation micro-F1; mlm: validation loss). */
   bestMetric?: number;
+  logHistory: LogEntry[];
+}
+
+/** What train() returns. */
+export interface TrainResult extends RunResult {
   labels: string[];
   /** Metrics of the best model on the test split (with `loss`), when it has rows. */
   test?: Metrics & { loss: number };
-  logHistory: LogEntry[];
 }
 
 
