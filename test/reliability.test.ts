@@ -162,3 +162,42 @@ describe('smaller ones', () => {
     expect(() => loadTokenizer(dir)).toThrow(/key "model\.merges": invalid type: string, expected a sequence/);
   });
 });
+
+describe('memory (issue 12 item 8; bench/soak.js measures the long runs)', () => {
+  test('a closed classifier and its tokenizer are garbage collected, and load/close cycles of the native model are flat', () => {
+    const dir = path.join(tmp, 'gc-model');
+    // a child process with --expose-gc: WeakRefs show what close() leaves reachable; RSS of 40 native cycles after 10
+    const script = `
+      const rn = require(${JSON.stringify(path.resolve(__dirname, '..'))});
+      const { native } = require(${JSON.stringify(path.resolve(__dirname, '../dist/native'))});
+      const { toNativeConfig } = require(${JSON.stringify(path.resolve(__dirname, '../dist/model/config'))});
+      const settle = async () => { for (let i = 0; i < 3; i++) { global.gc(); await new Promise((r) => setTimeout(r, 20)); } };
+      (async () => {
+        const cfg = rn.classifierConfig({ ...rn.presetConfig('tiny'), vocab_size: 50368 }, ['A', 'B', 'C']);
+        const made = await rn.createClassifier(cfg, { tokenizer: ${JSON.stringify(TOKENIZER)}, device: 'cpu', seed: 1 });
+        await made.save(${JSON.stringify(dir)}); made.close();
+        let c = await rn.load(${JSON.stringify(dir)});
+        for (let i = 0; i < 50; i++) await c.predict('CT of the chest, case ' + i);
+        const refs = [new WeakRef(c), new WeakRef(c.tokenizer), new WeakRef(c.queue)];
+        c.close(); c = null;
+        await settle();
+        const alive = refs.map((r) => r.deref() !== undefined);
+        const ncfg = toNativeConfig(cfg);
+        const rss = [];
+        for (let i = 0; i < 50; i++) {
+          const m = await native().createModel(ncfg, { device: 'cpu', seed: 0, init: false });
+          await m.loadWeights([${JSON.stringify(path.join(dir, 'model.safetensors'))}]);
+          await m.forward(new Int32Array([1, 5, 6, 2]), new Int32Array([0, 4]));
+          m.free();
+          if (i === 9 || i === 49) { await settle(); rss.push(process.memoryUsage().rss / 1048576); }
+        }
+        process.stdout.write(JSON.stringify({ alive, rss }));
+      })().catch((e) => { console.error(e); process.exit(1); });`;
+    const r = cp.spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', timeout: 120000 });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as { alive: boolean[]; rss: number[] };
+    expect(out.alive).toEqual([false, false, false]); // classifier, tokenizer, batching queue
+    // 40 create/load/forward/free cycles of a 7M-parameter model (28 MB of weights each): each freed, RSS within 16 MB
+    expect(out.rss[1] - out.rss[0]).toBeLessThan(16);
+  });
+});
