@@ -1,0 +1,99 @@
+// The N-API plumbing of addon.cpp: a Promise-returning task that runs on the compute thread, and the argument readers
+// that turn JS values into C++ ones or throw a TypeError naming the argument (JS thread only).
+#pragma once
+
+#include <napi.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "modernbert.h"
+#include "runtime.h"
+#include "train_step.h"
+
+namespace radbert::napi {
+
+// Runs `exec` on the compute thread (waiting for it from a libuv worker thread) and settles a Promise with `done(env)` (on the JS thread) or with the error.
+class Task : public Napi::AsyncWorker {
+ public:
+  using Exec = std::function<void()>;
+  using Done = std::function<Napi::Value(Napi::Env)>;
+  Task(Napi::Env env, Exec exec, Done done)
+      : Napi::AsyncWorker(env, "radbert-native"), deferred_(Napi::Promise::Deferred::New(env)),
+        exec_(std::move(exec)), done_(std::move(done)) {}
+  static Napi::Promise Run(Napi::Env env, Exec exec, Done done) {
+    auto* t = new Task(env, std::move(exec), std::move(done));
+    auto p = t->deferred_.Promise();
+    t->Queue();
+    return p;
+  }
+  void Execute() override {
+    try {
+      radbert::ComputeThread::get().run(exec_);
+    } catch (const std::exception& e) {
+      SetError(radbert::describe(e));
+    } catch (...) {
+      SetError("radbert-native: unknown native error");
+    }
+  }
+  void OnOK() override {
+    try {
+      deferred_.Resolve(done_(Env()));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    } catch (const std::exception& e) {
+      deferred_.Reject(Napi::Error::New(Env(), radbert::describe(e)).Value());
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Exec exec_;
+  Done done_;
+};
+
+[[noreturn]] void type_error(Napi::Env env, const std::string& msg);
+
+// o[key] as a number / a number or `def` when absent / an integer (|x| < 2^53) / a boolean / a string; ctx names o.
+double num(const Napi::Object& o, const char* key, const std::string& ctx);
+double num_or(const Napi::Object& o, const char* key, double def, const std::string& ctx);
+int64_t integer(const Napi::Object& o, const char* key, const std::string& ctx);
+bool boolean(const Napi::Object& o, const char* key, const std::string& ctx);
+std::string str(const Napi::Object& o, const char* key, const std::string& ctx);
+
+// Argument i as an object / a string (TypeError "<what> must be ...").
+Napi::Object object_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what);
+std::string string_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what);
+
+// Argument i as a typed array of kind `Kind`, copied (TypeError `what` otherwise).
+template <typename T, napi_typedarray_type Kind>
+std::vector<T> typed_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what) {
+  if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != Kind)
+    type_error(info.Env(), what);
+  auto arr = info[i].As<Napi::TypedArrayOf<T>>();
+  return std::vector<T>(arr.Data(), arr.Data() + arr.ElementLength());
+}
+
+// Argument i as an options object; an empty object when absent (undefined or null).
+Napi::Object options_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what);
+
+// trainStep/evalLoss targets: a Float32Array (classification, multi-hot) or an Int32Array (masked LM, token labels).
+radbert::Targets targets_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what);
+
+// options.bf16: optional boolean, false when absent.
+bool bf16_option(const Napi::Object& o, const std::string& ctx);
+
+// createModel's config object (NativeConfig in lib/native.ts) as a radbert::Config.
+radbert::Config parse_config(const Napi::Object& o);
+
+// JS values from C++ ones.
+Napi::Array string_array(Napi::Env env, const std::vector<std::string>& v);
+Napi::Float32Array to_float32_array(Napi::Env env, const std::vector<float>& v);
+
+// options.metadata: an optional object of strings (safetensors __metadata__).
+std::map<std::string, std::string> metadata_arg(const Napi::Object& opts);
+
+}  // namespace radbert::napi
