@@ -27,22 +27,9 @@ import torch
 from safetensors.torch import save_file
 from transformers import AutoTokenizer, ModernBertConfig, ModernBertForSequenceClassification
 
-# The parity test's configs (test/python/make_fixtures.py) and ModernBERT-base's shapes.
-CONFIGS = {
-    "awkward": dict(hidden_size=96, num_attention_heads=3, intermediate_size=160, num_hidden_layers=5,
-                    global_attn_every_n_layers=3, local_attention=16, classifier_pooling="cls", num_labels=9),
-    "biases_mean": dict(hidden_size=80, num_attention_heads=5, intermediate_size=112, num_hidden_layers=4,
-                        global_attn_every_n_layers=2, local_attention=8, classifier_pooling="mean",
-                        attention_bias=True, mlp_bias=True, norm_bias=True, classifier_bias=True,
-                        hidden_activation="gelu_pytorch_tanh", classifier_activation="silu", num_labels=7),
-    "all_global": dict(hidden_size=72, num_attention_heads=6, intermediate_size=128, num_hidden_layers=2,
-                       global_attn_every_n_layers=1, local_attention=16, classifier_pooling="mean",
-                       hidden_activation="relu", classifier_activation="gelu_new", num_labels=11),
-    "legacy_odd": dict(hidden_size=64, num_attention_heads=2, intermediate_size=96, num_hidden_layers=3,
-                       global_attn_every_n_layers=3, local_attention=15, global_rope_theta=80000.0,
-                       local_rope_theta=5000.0, embedding_dropout=0.1, attention_dropout=0.1, mlp_dropout=0.1,
-                       classifier_dropout=0.1, norm_eps=1e-6, hidden_activation="swish", num_labels=13),
-}
+# The parity test's configs (test/python/parity_configs.py: pure data, importable without pyarrow) and ModernBERT-base's shapes.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "test", "python"))
+from parity_configs import CONFIGS  # noqa: E402
 TRAINABLE = {"awkward", "biases_mean", "all_global", "base"}  # dropouts 0: a training step is comparable
 BASE = dict(classifier_pooling="mean", num_labels=32)  # ModernBertConfig defaults = answerdotai/ModernBERT-base
 PRESETS = {

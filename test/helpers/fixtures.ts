@@ -20,7 +20,7 @@ const CACHE = path.join(REPO, 'test', '.cache');
  * fixtures record transformers' own rounding noise (hf_padding_dev), which depends on the BLAS kernels of the CPU.
  */
 export function ensureFixtures(): string {
-  return ensureGenerated('make_fixtures.py', 'fixtures', []);
+  return ensureGenerated('make_fixtures.py', 'fixtures', ['parity_configs.py']);
 }
 
 /**
@@ -28,7 +28,7 @@ export function ensureFixtures(): string {
  * docstring; ~1 minute on first use), keyed like ensureFixtures by the generators and the CPU model.
  */
 export function ensureMlmFixtures(): string {
-  return ensureGenerated('make_mlm_fixtures.py', 'mlm-fixtures', ['make_fixtures.py']);
+  return ensureGenerated('make_mlm_fixtures.py', 'mlm-fixtures', ['make_fixtures.py', 'parity_configs.py']);
 }
 
 /** Runs test/python/<generator> into test/.cache/<prefix>-<hash>/ once (hash of the generator, the files it imports, the CPU). */

@@ -33,7 +33,7 @@ from transformers import (AutoTokenizer, DataCollatorForLanguageModeling, Modern
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from make_fixtures import DATA, TOKENIZER_DIR, copy_tokenizer, perturb  # noqa: E402
+from make_fixtures import DATA, TOKENIZER_DIR, copy_tokenizer, padded, perturb  # noqa: E402
 
 LR = 5e-5
 WD_LR, WD = 5e-5, 10.0  # lr as the other steps (a near-zero gradient amplifies noise by lr); lr * WD = 5e-4 moves a decayed
@@ -60,19 +60,9 @@ def packed(rows):
     return ids, cu
 
 
-def pad(rows, value):
-    L = max(len(r) for r in rows)
-    inp = torch.full((len(rows), L), value, dtype=torch.long)
-    mask = torch.zeros((len(rows), L), dtype=torch.long)
-    for i, r in enumerate(rows):
-        inp[i, :len(r)] = torch.tensor(r)
-        mask[i, :len(r)] = 1
-    return inp, mask
-
-
 def pooled(folder, rows, pad_id):
     body = ModernBertModel.from_pretrained(folder, attn_implementation="sdpa").eval()
-    inp, mask = pad(rows, pad_id)
+    inp, mask = padded(rows, pad_id)
     with torch.no_grad():
         h = body(input_ids=inp, attention_mask=mask).last_hidden_state
     cls = h[:, 0]
@@ -134,7 +124,7 @@ def mlm_fixture(out, tok, rows):
     n_labelled = sum(l != -100 for l in labels)
     assert n_labelled > 0
 
-    inp, mask = pad(masked_rows, cfg.pad_token_id)
+    inp, mask = padded(masked_rows, cfg.pad_token_id)
     lab = torch.full_like(inp, -100)
     for i, r in enumerate(label_rows):
         lab[i, :len(r)] = torch.tensor(r)
@@ -194,7 +184,7 @@ def cls_fixture(out, rows):
     copy_tokenizer(folder)
     g = torch.Generator().manual_seed(11)
     targets = (torch.rand(len(rows), cfg.num_labels, generator=g) > 0.6).float()
-    inp, mask = pad(rows, cfg.pad_token_id)
+    inp, mask = padded(rows, cfg.pad_token_id)
     model.train()
     loss = model(input_ids=inp, attention_mask=mask, labels=targets).loss
     loss.backward()
