@@ -31,7 +31,7 @@ export type { DownloadOptions, DatasetDownloadOptions } from './hub/download';
 export type { PushOptions, PushResult } from './hub/push';
 export { modelCard } from './hub/modelcard';
 export type { ModelCardOptions } from './hub/modelcard';
-export type { ComputeDtype, DeviceOption, LoadOptions, Prediction, PredictOptions } from './model/classifier';
+export type { ComputeDtype, DeviceOption, LoadOptions, OpenedModel, Prediction, PredictOptions } from './model/classifier';
 export { stringifyConfig, toNativeConfig, presetConfig, classifierConfig, toHFConfigJson, readConfigFile, labelsOf, MODERNBERT_DEFAULTS, TRANSFORMERS_VERSION } from './model/config';
 export type { HFConfig } from './model/config';
 export { resolveModelFolder, saveModelFolder, shardFiles } from './model/folder';

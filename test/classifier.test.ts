@@ -189,7 +189,7 @@ describe('Classifier on a stand-in native model', () => {
   const tok = loadTokenizer(TOKENIZER);
   const make = (batchSize: number, maxLength = 16) => {
     const m = fakeModel();
-    const clf = new Classifier(m, config, toNativeConfig(config), tok, 'cpu', maxLength, {
+    const clf = new Classifier({ model: m, config, nativeConfig: toNativeConfig(config), tokenizer: tok, device: 'cpu', maxLength }, {
       batchSize, labelNames: { C0040405: 'X-Ray Computed Tomography' },
     });
     return { m, clf };
@@ -254,7 +254,7 @@ describe('Classifier on a stand-in native model', () => {
 
   test('a bad batchSize is refused', () => {
     const m = fakeModel();
-    expect(() => new Classifier(m, config, toNativeConfig(config), tok, 'cpu', 16, { batchSize: 0 })).toThrow(/batchSize must be a positive integer/);
+    expect(() => new Classifier({ model: m, config, nativeConfig: toNativeConfig(config), tokenizer: tok, device: 'cpu', maxLength: 16 }, { batchSize: 0 })).toThrow(/batchSize must be a positive integer/);
   });
 
   test('saveModelFolder writes config.json, weights via saveWeights (format pt), tokenizer files; no temp files left', async () => {

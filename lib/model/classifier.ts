@@ -9,12 +9,12 @@ import { labelsOf, type HFConfig } from './config';
 import { saveModelFolder } from './folder';
 import type { NativeConfig, NativeModel } from '../native';
 import { packBatch, type TextTokenizer } from './tokenize';
-import { createModel, openModel, resolveDtype, type BatchingOptions, type ComputeDtype, type LoadOptions } from './open';
+import { createModel, openModel, resolveDtype, type BatchingOptions, type ComputeDtype, type LoadOptions, type OpenedModel } from './open';
 import { sigmoid } from '../eval/metrics';
 import { BatchQueue } from '../serve/queue';
 import { embedSequences, resolvePooling, splitRows, type EmbedTextOptions } from './embed';
 
-export { resolveDevice, resolveDtype, type BatchingOptions, type ComputeDtype, type DeviceOption, type LoadOptions } from './open';
+export { resolveDevice, resolveDtype, type BatchingOptions, type ComputeDtype, type DeviceOption, type LoadOptions, type OpenedModel } from './open';
 
 /** The labels whose probability is above the threshold, most probable first, with their probabilities. */
 export interface Prediction {
@@ -69,20 +69,19 @@ export class Classifier {
    */
   readonly queue: BatchQueue;
 
-  constructor(
-    model: NativeModel,
-    /** The config.json object. */
-    readonly config: HFConfig,
-    /** What the native model was built from. */
-    readonly nativeConfig: NativeConfig,
-    /** The tokenizer. */
-    readonly tokenizer: TextTokenizer,
-    /** 'cpu' or 'cuda'. */
-    readonly device: 'cpu' | 'cuda',
-    /** Inputs are truncated to this many tokens. */
-    readonly maxLength: number,
-    options: { labelNames?: Record<string, string>; batchSize?: number; dtype?: ComputeDtype } & BatchingOptions = {},
-  ) {
+  /** The config.json object. */
+  readonly config: HFConfig;
+  /** What the native model was built from. */
+  readonly nativeConfig: NativeConfig;
+  readonly tokenizer: TextTokenizer;
+  readonly device: 'cpu' | 'cuda';
+  /** Inputs are truncated to this many tokens. */
+  readonly maxLength: number;
+
+  /** Wraps an opened or created native model (load() and createClassifier() build one; see OpenedModel). */
+  constructor(m: OpenedModel, options: { labelNames?: Record<string, string>; batchSize?: number; dtype?: ComputeDtype } & BatchingOptions = {}) {
+    const { model, config, nativeConfig } = m;
+    ({ config: this.config, nativeConfig: this.nativeConfig, tokenizer: this.tokenizer, device: this.device, maxLength: this.maxLength } = m);
     this.nativeModel = model;
     this.dtype = resolveDtype(options.dtype);
     this.labels = labelsOf(config) ?? Array.from({ length: nativeConfig.numLabels }, (_, i) => `LABEL_${i}`);
@@ -249,7 +248,7 @@ export async function load(dirOrId: string, options: LoadOptions & { revision?: 
   const m = await openModel(dirOrId, options, { architecture: 'ModernBertForSequenceClassification', refuse: (arch) => notAClassifier(arch, dirOrId) });
   try {
     const labelNames = m.folder.labelNamesFile ? readLabelNames(m.folder.labelNamesFile) : undefined;
-    return new Classifier(m.model, m.config, m.nativeConfig, m.tokenizer, m.device, m.maxLength, { ...classifierOptions(options), labelNames });
+    return new Classifier(m, { ...classifierOptions(options), labelNames });
   } catch (err) {
     m.model.free();
     throw err;
@@ -259,7 +258,7 @@ export async function load(dirOrId: string, options: LoadOptions & { revision?: 
 /** A freshly initialised classifier (Hugging Face's initialisation) for an HF config object and a tokenizer. */
 export async function createClassifier(config: HFConfig, options: LoadOptions & { tokenizer: string; seed?: number }): Promise<Classifier> {
   const m = await createModel(config, options);
-  return new Classifier(m.model, m.config, m.nativeConfig, m.tokenizer, m.device, m.maxLength, classifierOptions(options));
+  return new Classifier(m, classifierOptions(options));
 }
 
 function classifierOptions(o: LoadOptions) {

@@ -4,7 +4,7 @@
  */
 import { FileError } from '../errors';
 import type { NativeConfig, NativeModel } from '../native';
-import { createModel, openModel, resolveDtype, type ComputeDtype, type LoadOptions } from './open';
+import { createModel, openModel, resolveDtype, type ComputeDtype, type LoadOptions, type OpenedModel } from './open';
 import type { HFConfig } from './config';
 import { embedSequences, resolvePooling, splitRows, type EmbedTextOptions } from './embed';
 import { saveModelFolder } from './folder';
@@ -58,20 +58,19 @@ export class MaskedLM {
   dtype: ComputeDtype;
   private readonly batchSize: number;
 
-  constructor(
-    model: NativeModel,
-    /** The config.json object. */
-    readonly config: HFConfig,
-    /** What the native model was built from. */
-    readonly nativeConfig: NativeConfig,
-    /** The tokenizer. */
-    readonly tokenizer: TextTokenizer,
-    /** 'cpu' or 'cuda'. */
-    readonly device: 'cpu' | 'cuda',
-    /** Inputs are truncated to this many tokens (embed); fill-mask inputs are not truncated, as in HF's pipeline. */
-    readonly maxLength: number,
-    options: { batchSize?: number; dtype?: ComputeDtype } = {},
-  ) {
+  /** The config.json object. */
+  readonly config: HFConfig;
+  /** What the native model was built from. */
+  readonly nativeConfig: NativeConfig;
+  readonly tokenizer: TextTokenizer;
+  readonly device: 'cpu' | 'cuda';
+  /** Inputs are truncated to this many tokens (embed); fill-mask inputs are not truncated, as in HF's pipeline. */
+  readonly maxLength: number;
+
+  /** Wraps an opened or created native ModernBertForMaskedLM (loadMaskedLM() and createMaskedLM() build one). */
+  constructor(m: OpenedModel, options: { batchSize?: number; dtype?: ComputeDtype } = {}) {
+    const { model, nativeConfig } = m;
+    ({ config: this.config, nativeConfig: this.nativeConfig, tokenizer: this.tokenizer, device: this.device, maxLength: this.maxLength } = m);
     if (nativeConfig.architecture !== 'ModernBertForMaskedLM') throw new Error(`MaskedLM: the model is a ${nativeConfig.architecture}, not a ModernBertForMaskedLM`);
     this.nativeModel = model;
     this.dtype = resolveDtype(options.dtype);
@@ -180,7 +179,7 @@ export async function loadMaskedLM(dirOrId: string, options: LoadOptions & { rev
     refuse: (arch) => `is a ${arch}; loadMaskedLM needs a ModernBertForMaskedLM (use load() for a classifier)`,
   });
   try {
-    return new MaskedLM(m.model, m.config, m.nativeConfig, m.tokenizer, m.device, m.maxLength, { batchSize: options.batchSize, dtype: options.dtype });
+    return new MaskedLM(m, { batchSize: options.batchSize, dtype: options.dtype });
   } catch (err) {
     m.model.free();
     throw err;
@@ -190,5 +189,5 @@ export async function loadMaskedLM(dirOrId: string, options: LoadOptions & { rev
 /** A freshly initialised masked LM (Hugging Face's initialisation) for a body config and a tokenizer. */
 export async function createMaskedLM(body: HFConfig, options: LoadOptions & { tokenizer: string; seed?: number }): Promise<MaskedLM> {
   const m = await createModel(maskedLMConfig(body), options);
-  return new MaskedLM(m.model, m.config, m.nativeConfig, m.tokenizer, m.device, m.maxLength, { batchSize: options.batchSize, dtype: options.dtype });
+  return new MaskedLM(m, { batchSize: options.batchSize, dtype: options.dtype });
 }
