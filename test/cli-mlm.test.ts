@@ -40,6 +40,9 @@ describeNative()('mlm on a .txt, then fill-mask', () => {
     expect(r.stderr).toContain('train 6, validation 2');
     expect(r.stdout).toContain('Perplexity');
     expect(r.code).toBe(0);
+    // from --init: the series recipe's lr and epochs where no flag is given; a given flag wins (--batch-size 4)
+    const args = JSON.parse(fs.readFileSync(path.join(out, 'training_args.json'), 'utf8'));
+    expect([args.learning_rate, args.num_train_epochs, args.per_device_train_batch_size]).toEqual([1e-3, 10, 4]);
     const f = cli(['fill-mask', 'CT of the [MASK] shows a nodule.', '--model', out, '--json', '--top-k', '3']);
     expect(f.code).toBe(0);
     const parsed = JSON.parse(f.stdout) as Array<{ score: number; token: number; token_str: string; sequence: string }>;

@@ -3,7 +3,7 @@
  * same Trainer recipe flags as `train` (one option table entry each, shared), plus the masking and the held-out slice.
  */
 import { UsageError } from '../errors';
-import { MLM_DEFAULTS, MLM_NUMBER_RULES, trainMlm } from '../train/mlm';
+import { MLM_DEFAULTS, MLM_FROM_SCRATCH_DEFAULTS, MLM_NUMBER_RULES, trainMlm } from '../train/mlm';
 import { err, shellQuote, str, num, resumeArgs, withInterrupt } from './common';
 import type { CommandSpec, OptionTable, Parsed } from './options';
 import { TRAIN, trainOptions } from './train';
@@ -41,6 +41,9 @@ ModernBertForMaskedLM folder (transformers' pipeline("fill-mask") loads it; \`tr
     'mlm-probability': { group: 'recipe', desc: 'share of the (non-special) tokens selected for prediction', default: MLM_DEFAULTS.mlmProbability, ...MLM_NUMBER_RULES.mlmProbability },
     'validation-split': { group: 'data', desc: 'share of the texts held out for validation loss / perplexity', default: MLM_DEFAULTS.validationSplit, ...MLM_NUMBER_RULES.validationSplit },
     'output-dir': { ...TRAIN.options['output-dir'], default: DEFAULT_MLM_OUTPUT },
+    epochs: { ...TRAIN.options.epochs, default: `${TRAIN.options.epochs.default}; ${MLM_FROM_SCRATCH_DEFAULTS.epochs} with --init` },
+    lr: { ...TRAIN.options.lr, default: `${TRAIN.options.lr.default}; ${MLM_FROM_SCRATCH_DEFAULTS.learningRate.toExponential()} with --init` },
+    'batch-size': { ...TRAIN.options['batch-size'], default: `${TRAIN.options['batch-size'].default}; ${MLM_FROM_SCRATCH_DEFAULTS.batchSize} with --init` },
   },
 };
 

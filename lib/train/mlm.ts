@@ -43,6 +43,12 @@ export interface MlmResult extends RunResult {
 /** Defaults of trainMlm() where they differ from train()'s (TRAIN_DEFAULTS), and its own options'. */
 export const MLM_DEFAULTS = { mlmProbability: 0.3, validationSplit: 0.05, outputDir: 'ModernRadBERT-mlm' } as const;
 
+/**
+ * The recipe defaults of an MLM run from random init (`init`, no `model`): the series recipe of issue 14 (README, "The
+ * series table"). A pretrained `model` keeps train()'s (lr 5e-5, batch 8): a from-scratch learning rate would wipe it.
+ */
+export const MLM_FROM_SCRATCH_DEFAULTS = { learningRate: 1e-3, batchSize: 32, epochs: 10 } as const;
+
 /** Rules of trainMlm()'s own numeric options (the CLI's flags spread these into their table). */
 export const MLM_NUMBER_RULES = {
   mlmProbability: { type: 'number', min: 0, minExclusive: true, max: 1 },
@@ -201,7 +207,11 @@ export async function trainMlm(options: MlmOptions): Promise<MlmResult> {
     const problem = numberProblem(v, MLM_NUMBER_RULES[key === 'mlm probability' ? 'mlmProbability' : 'validationSplit']);
     if (problem) throw new UsageError(`${key} ${problem}`);
   }
-  const o = { ...resolveTrainOptions({ outputDir: MLM_DEFAULTS.outputDir, ...options, dataset: options.dataset ?? '(texts)' }), mlmProbability, validationSplit };
+  // from scratch: --init given, or no model at all (tiny); a bare --resume keeps train()'s (repeat the flags, as the hint does)
+  const fromScratch = options.model === undefined && (options.init !== undefined || !options.resume);
+  const scratch = fromScratch ? MLM_FROM_SCRATCH_DEFAULTS : {};
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const o = { ...resolveTrainOptions({ outputDir: MLM_DEFAULTS.outputDir, ...scratch, ...given, dataset: options.dataset ?? '(texts)' }), mlmProbability, validationSplit };
   const out = outputOf(o);
   const t0 = Date.now();
   const texts = await readCorpus(options);
