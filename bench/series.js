@@ -31,6 +31,7 @@ const a = yargs(process.argv.slice(2))
   .option('ft-epochs', { type: 'number', default: 20 })
   .option('add-small-train', { type: 'boolean', default: false, describe: "add the small dataset's seed-split train captions to the MLM corpus" })
   .option('threads', { type: 'number', default: 0, describe: 'torch threads on both sides (0: the default)' })
+  .option('seed', { type: 'number', default: 42, describe: 'seed of every run (model init, batch order, masking)' })
   .option('tag', { type: 'string', default: '' })
   .option('python', { type: 'string', describe: 'the reference venv python (default: scripts/pyref-venv.sh)' })
   .strict().help().parse();
@@ -41,9 +42,10 @@ const PY = a.python ?? path.join(execFileSync('bash', [path.join(ROOT, 'scripts/
 const CLI = path.join(ROOT, 'bin/radbert-native.js');
 const D = a.dataset, T = a.tokenizer;
 const thr = a.threads ? ['--threads', String(a.threads)] : [];
-const ft = ['--epochs', String(a.ftEpochs), '--lr', String(a.ftLr), '--batch-size', '8', '--max-length', '256', '--seed', '42', ...thr];
+const seed = String(a.seed);
+const ft = ['--epochs', String(a.ftEpochs), '--lr', String(a.ftLr), '--batch-size', '8', '--max-length', '256', '--seed', seed, ...thr];
 const mlm = ['--epochs', String(a.mlmEpochs), '--lr', String(a.mlmLr), '--batch-size', '32', '--max-length', '256', '--mlm-probability', '0.3',
-  '--validation-split', '0.05', '--seed', '42', ...thr];
+  '--validation-split', '0.05', '--seed', seed, ...thr];
 const corpus = path.join(W, 'corpus.txt');
 const p = (name) => path.join(W, name);
 
@@ -74,9 +76,9 @@ for (const pool of ['cls', 'mean']) {
 for (const [body, src, hfSrc] of [['random', ['--init', a.preset, '--tokenizer', T], ['--init', a.preset, '--tokenizer', T]], ['mlm', ['--model', p('s2-mlm-ours')], ['--model', p('s2-mlm-hf')]]]) {
   const dir = p(`s3-${body}-ours`), emb = p(`s3-${body}-emb.safetensors`);
   STEPS.push(
-    { name: `s3-${body}`, side: 'ours', row: `(3) Part 1 probe, ${body} body`, run: node(['train', '--linear-probe', ...src, '--dataset', D, '--max-length', '256', '--seed', '42', ...thr, '--probe-embeddings', emb, '--output-dir', dir]), done: path.join(dir, 'probe_results.json'), read: () => oursProbe(dir) },
+    { name: `s3-${body}`, side: 'ours', row: `(3) Part 1 probe, ${body} body`, run: node(['train', '--linear-probe', ...src, '--dataset', D, '--max-length', '256', '--seed', seed, ...thr, '--probe-embeddings', emb, '--output-dir', dir]), done: path.join(dir, 'probe_results.json'), read: () => oursProbe(dir) },
     { name: `s3-${body}`, side: 'sklearn-on-ours', row: `(3) Part 1 probe, ${body} body`, run: py('hf_probe.py', ['--embeddings', emb, ...thr, '--json', p(`s3-${body}-sklearn-on-ours.json`)]), done: p(`s3-${body}-sklearn-on-ours.json`), read: () => hfProbe(p(`s3-${body}-sklearn-on-ours.json`)) },
-    { name: `s3-${body}`, side: 'hf', row: `(3) Part 1 probe, ${body} body`, run: py('hf_probe.py', [...hfSrc, '--pooling', 'cls', '--dataset', D, '--seed', '42', ...thr, '--json', p(`s3-${body}-hf.json`)]), done: p(`s3-${body}-hf.json`), read: () => hfProbe(p(`s3-${body}-hf.json`)) });
+    { name: `s3-${body}`, side: 'hf', row: `(3) Part 1 probe, ${body} body`, run: py('hf_probe.py', [...hfSrc, '--pooling', 'cls', '--dataset', D, '--seed', seed, ...thr, '--json', p(`s3-${body}-hf.json`)]), done: p(`s3-${body}-hf.json`), read: () => hfProbe(p(`s3-${body}-hf.json`)) });
 }
 
 /** The MLM corpus as one .txt both sides read: seriesCorpus (and, with --add-small-train, the seed split's train captions). */
@@ -125,7 +127,7 @@ async function main() {
 function report(steps) {
   const f = (x) => (typeof x === 'number' ? x.toFixed(4) : '–');
   const w = (x) => (x && x.wall_s ? `${x.wall_s.toFixed(0)} s` : '–');
-  console.log(`\n${os.cpus()[0].model}, ${os.cpus().length} cores; recipe: preset ${a.preset}, fine-tune ${a.ftEpochs} epochs lr ${a.ftLr}, MLM ${a.mlmEpochs} epochs lr ${a.mlmLr}${a.addSmallTrain ? ' + small train captions' : ''}\n`);
+  console.log(`\n${os.cpus()[0].model}, ${os.cpus().length} cores; recipe: preset ${a.preset}, seed ${a.seed}, fine-tune ${a.ftEpochs} epochs lr ${a.ftLr}, MLM ${a.mlmEpochs} epochs lr ${a.mlmLr}${a.addSmallTrain ? ' + small train captions' : ''}\n`);
   console.log('| pipeline | ours: best val micro-F1 | ours: test micro-F1 | ours: wall | HF: best val micro-F1 | HF: test micro-F1 | HF: wall |');
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
   const rows = [...new Set(STEPS.map((s) => s.name))];
