@@ -31,6 +31,7 @@ const a = yargs(process.argv.slice(2))
   .option('ft-epochs', { type: 'number', default: 20 })
   .option('add-small-train', { type: 'boolean', default: false, describe: "add the small dataset's seed-split train captions to the MLM corpus" })
   .option('threads', { type: 'number', default: 0, describe: 'torch threads on both sides (0: the default)' })
+  .option('probe-pooling', { type: 'string', default: 'cls', choices: ['cls', 'mean'], describe: 'pooling of the Part 1 probes' })
   .option('seed', { type: 'number', default: 42, describe: 'seed of every run (model init, batch order, masking)' })
   .option('tag', { type: 'string', default: '' })
   .option('python', { type: 'string', describe: 'the reference venv python (default: scripts/pyref-venv.sh)' })
@@ -76,9 +77,9 @@ for (const pool of ['cls', 'mean']) {
 for (const [body, src, hfSrc] of [['random', ['--init', a.preset, '--tokenizer', T], ['--init', a.preset, '--tokenizer', T]], ['mlm', ['--model', p('s2-mlm-ours')], ['--model', p('s2-mlm-hf')]]]) {
   const dir = p(`s3-${body}-ours`), emb = p(`s3-${body}-emb.safetensors`);
   STEPS.push(
-    { name: `s3-${body}`, side: 'ours', row: `(3) Part 1 probe, ${body} body`, run: node(['train', '--linear-probe', ...src, '--dataset', D, '--max-length', '256', '--seed', seed, ...thr, '--probe-embeddings', emb, '--output-dir', dir]), done: path.join(dir, 'probe_results.json'), read: () => oursProbe(dir) },
-    { name: `s3-${body}`, side: 'sklearn-on-ours', row: `(3) Part 1 probe, ${body} body`, run: py('hf_probe.py', ['--embeddings', emb, ...thr, '--json', p(`s3-${body}-sklearn-on-ours.json`)]), done: p(`s3-${body}-sklearn-on-ours.json`), read: () => hfProbe(p(`s3-${body}-sklearn-on-ours.json`)) },
-    { name: `s3-${body}`, side: 'hf', row: `(3) Part 1 probe, ${body} body`, run: py('hf_probe.py', [...hfSrc, '--pooling', 'cls', '--dataset', D, '--seed', seed, ...thr, '--json', p(`s3-${body}-hf.json`)]), done: p(`s3-${body}-hf.json`), read: () => hfProbe(p(`s3-${body}-hf.json`)) });
+    { name: `s3-${body}`, side: 'ours', row: `(3) Part 1 probe, ${body} body, ${a.probePooling}`, run: node(['train', '--linear-probe', ...src, '--classifier-pooling', a.probePooling, '--dataset', D, '--max-length', '256', '--seed', seed, ...thr, '--probe-embeddings', emb, '--output-dir', dir]), done: path.join(dir, 'probe_results.json'), read: () => oursProbe(dir) },
+    { name: `s3-${body}`, side: 'sklearn-on-ours', row: `(3) Part 1 probe, ${body} body, ${a.probePooling}`, run: py('hf_probe.py', ['--embeddings', emb, ...thr, '--json', p(`s3-${body}-sklearn-on-ours.json`)]), done: p(`s3-${body}-sklearn-on-ours.json`), read: () => hfProbe(p(`s3-${body}-sklearn-on-ours.json`)) },
+    { name: `s3-${body}`, side: 'hf', row: `(3) Part 1 probe, ${body} body, ${a.probePooling}`, run: py('hf_probe.py', [...hfSrc, '--pooling', a.probePooling, '--dataset', D, '--seed', seed, ...thr, '--json', p(`s3-${body}-hf.json`)]), done: p(`s3-${body}-hf.json`), read: () => hfProbe(p(`s3-${body}-hf.json`)) });
 }
 
 /** The MLM corpus as one .txt both sides read: seriesCorpus (and, with --add-small-train, the seed split's train captions). */
