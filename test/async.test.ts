@@ -1,11 +1,10 @@
 /**
  * Every native call runs off the event loop; calls on one model queue; a closed model fails clearly.
  */
-import * as path from 'node:path';
 import { createClassifier, classifierConfig, presetConfig, packBatch, type Classifier } from '../lib';
 import { describeNative } from './helpers/fixtures';
+import { TOKENIZER } from './helpers/paths';
 
-const TOKENIZER = path.resolve(__dirname, '..', '..', 'shared', 'models', 'modernbert-tokenizer');
 
 describeNative()('asynchronous native calls', () => {
   let clf: Classifier;

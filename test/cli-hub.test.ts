@@ -7,11 +7,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { HubEmulator } from './helpers/hub-emulator';
+import { MINI, REPO, TOKENIZER } from './helpers/paths';
 
-const REPO = path.resolve(__dirname, '..');
 const CLI = path.join(REPO, 'dist', 'cli', 'index.js');
-const TOKENIZER = path.resolve(REPO, '..', 'shared', 'models', 'modernbert-tokenizer');
-const MINI = path.resolve(REPO, '..', 'shared', 'datasets', 'roco-radiology-mini');
 
 let hub: HubEmulator;
 let tmp: string;

@@ -4,10 +4,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeNative } from './helpers/fixtures';
+import { REPO, TOKENIZER } from './helpers/paths';
 
-const REPO = path.resolve(__dirname, '..');
 const CLI = path.join(REPO, 'dist', 'cli', 'index.js');
-const TOKENIZER = path.resolve(REPO, '..', 'shared', 'models', 'modernbert-tokenizer');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'radbert-cli-mlm-'));
 
 beforeAll(() => execFileSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: REPO, stdio: 'pipe' }));

@@ -9,11 +9,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { HubEmulator } from './helpers/hub-emulator';
+import { MINI, REPO, TOKENIZER } from './helpers/paths';
 
-const REPO = path.resolve(__dirname, '..');
 const CLI = path.join(REPO, 'dist', 'cli', 'index.js');
-const MINI = path.resolve(REPO, '..', 'shared', 'datasets', 'roco-radiology-mini');
-const TOKENIZER = path.resolve(REPO, '..', 'shared', 'models', 'modernbert-tokenizer');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'radbert-defects-test-'));
 const cache = path.join(tmp, 'hf-cache');
 const run32 = path.join(tmp, 'run32');

@@ -13,10 +13,8 @@ import { readJsonFile } from '../lib/files';
 import { readTexts } from '../lib/data/mlm-corpus';
 import { describeNative, ensureMlmFixtures } from './helpers/fixtures';
 import { runPythonJson } from './helpers/python';
+import { MINI, REPO, TOKENIZER } from './helpers/paths';
 
-const REPO = path.resolve(__dirname, '..');
-const TOKENIZER = path.resolve(REPO, '..', 'shared', 'models', 'modernbert-tokenizer');
-const MINI = path.resolve(REPO, '..', 'shared', 'datasets', 'roco-radiology-mini');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'radbert-fill-mask-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

@@ -6,8 +6,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
+import { REPO } from './helpers/paths';
 
-const REPO = path.resolve(__dirname, '..');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { runFuzz } = require('./fuzz/runner.js') as { runFuzz: (o?: object) => Promise<FuzzReport> };
 

@@ -20,10 +20,8 @@ import { hubCacheDir, hubToken } from '../lib/hub/env';
 import { parseHubId } from '../lib/hub/ids';
 import { safeRepoPath } from '../lib/hub/cache';
 import { modelCard, hubIdOf } from '../lib/hub/modelcard';
+import { MINI, REPO, TOKENIZER } from './helpers/paths';
 
-const REPO = path.resolve(__dirname, '..');
-const TOKENIZER = path.resolve(REPO, '..', 'shared', 'models', 'modernbert-tokenizer');
-const MINI = path.resolve(REPO, '..', 'shared', 'datasets', 'roco-radiology-mini');
 
 let hub: HubEmulator;
 let tmp: string;

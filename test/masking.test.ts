@@ -12,9 +12,8 @@ import { readRows } from '../lib/data/readers';
 import { loadTokenizer, packBatch, type PackedBatch } from '../lib/model/tokenize';
 import { IGNORE_INDEX, MlmMasker, maskingRng, maskingVocab, maskingOptions, type MaskedBatch } from '../lib/data/masking';
 import { runPythonJson } from './helpers/python';
+import { MINI, TOKENIZER } from './helpers/paths';
 
-const MINI = '/work/shared/datasets/roco-radiology-mini';
-const TOKENIZER = '/work/shared/models/modernbert-tokenizer';
 const HAVE_DATA = fs.existsSync(MINI) && fs.existsSync(TOKENIZER);
 const d = HAVE_DATA ? describe : describe.skip;
 

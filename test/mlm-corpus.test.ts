@@ -5,9 +5,8 @@ import * as path from 'node:path';
 import { DataError } from '../lib/data/readers';
 import { readTextFile, readTexts, seriesCorpus } from '../lib/data/mlm-corpus';
 import { runPythonJson } from './helpers/python';
+import { FULL, MINI } from './helpers/paths';
 
-const MINI = '/work/shared/datasets/roco-radiology-mini';
-const FULL = '/work/shared/datasets/roco-radiology';
 const hasShared = fs.existsSync(MINI) && fs.existsSync(FULL);
 const itShared = hasShared ? test : test.skip;
 

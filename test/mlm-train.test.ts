@@ -11,10 +11,8 @@ import { train } from '../lib/train/loop';
 import { readTexts } from '../lib/data/mlm-corpus';
 import { describeNative } from './helpers/fixtures';
 import { runPythonJson } from './helpers/python';
+import { MINI, REPO, TOKENIZER } from './helpers/paths';
 
-const REPO = path.resolve(__dirname, '..');
-const MINI = path.resolve(REPO, '..', 'shared', 'datasets', 'roco-radiology-mini');
-const TOKENIZER = path.resolve(REPO, '..', 'shared', 'models', 'modernbert-tokenizer');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'radbert-mlm-train-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

@@ -16,10 +16,8 @@ import { linearLogits } from '../lib/train/probe';
 import { PCG64 } from '../lib/data/rng';
 import { describeNative } from './helpers/fixtures';
 import { runPythonJson } from './helpers/python';
+import { MINI, REPO, TOKENIZER } from './helpers/paths';
 
-const REPO = path.resolve(__dirname, '..');
-const MINI = path.resolve(REPO, '..', 'shared', 'datasets', 'roco-radiology-mini');
-const TOKENIZER = path.resolve(REPO, '..', 'shared', 'models', 'modernbert-tokenizer');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'radbert-probe-test-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

@@ -17,10 +17,8 @@ import { labelsOf, presetConfig, classifierConfig } from '../lib/model/config';
 import { createClassifier } from '../lib/model/classifier';
 import { loadTokenizer } from '../lib/model/tokenize';
 import { readRows } from '../lib/data/readers';
+import { MINI, REPO, TOKENIZER } from './helpers/paths';
 
-const REPO = path.resolve(__dirname, '..');
-const MINI = path.resolve(REPO, '..', 'shared', 'datasets', 'roco-radiology-mini');
-const TOKENIZER = path.resolve(REPO, '..', 'shared', 'models', 'modernbert-tokenizer');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'radbert-rel-test-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

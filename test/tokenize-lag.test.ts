@@ -10,8 +10,8 @@ import { createClassifier } from '../lib/model/classifier';
 import { classifierConfig, presetConfig } from '../lib/model/config';
 import { readParquet } from '../lib/data/readers';
 import { PCG64 } from '../lib/data/rng';
+import { TOKENIZER } from './helpers/paths';
 
-const TOKENIZER = path.resolve(__dirname, '..', '..', 'shared', 'models', 'modernbert-tokenizer');
 const DATA = path.resolve(__dirname, '..', '..', 'shared', 'datasets', 'roco-radiology-mini', 'data', 'train-00000-of-00001.parquet');
 
 /** The wrapped @huggingface/tokenizers instance (to call contentIds with and without the prefix cut). */

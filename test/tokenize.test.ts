@@ -4,8 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadTokenizer, packBatch } from '../lib';
 import { runPythonJson } from './helpers/python';
+import { TOKENIZER } from './helpers/paths';
 
-const TOKENIZER = path.resolve(__dirname, '..', '..', 'shared', 'models', 'modernbert-tokenizer');
 const DATA = path.resolve(__dirname, '..', '..', 'shared', 'datasets', 'roco-radiology-mini', 'data');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'radbert-tok-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -12,10 +12,8 @@ import { train, type TrainOptions, type TrainerState } from '../lib/train/loop';
 import { load } from '../lib/model/classifier';
 import { demoCaptions } from '../lib/data/demo';
 import { runPythonJson } from './helpers/python';
+import { MINI, REPO, TOKENIZER } from './helpers/paths';
 
-const REPO = path.resolve(__dirname, '..');
-const MINI = path.resolve(REPO, '..', 'shared', 'datasets', 'roco-radiology-mini');
-const TOKENIZER = path.resolve(REPO, '..', 'shared', 'models', 'modernbert-tokenizer');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'radbert-train-test-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { native } from '../lib/native';
 import { readConfigFile, toNativeConfig } from '../lib/model/config';
 import { describeNative, ensureMlmFixtures, maxAbsDiff, readSafetensors } from './helpers/fixtures';
+import { MINI } from './helpers/paths';
 import { runPythonJson } from './helpers/python';
 
 const STEPS = 10;
@@ -77,7 +78,7 @@ out["moved"] = max((p.detach() - before[k]).abs().max().item() for k, p in model
 save_file({k: p.detach().contiguous() for k, p in model.named_parameters()}, a["after"])
 print(json.dumps(out))
 `,
-      { folder, data: '/work/shared/datasets/roco-radiology-mini/data/train-00000-of-00001.parquet', steps: STEPS, lr: LR, after },
+      { folder, data: path.join(MINI, 'data', 'train-00000-of-00001.parquet'), steps: STEPS, lr: LR, after },
     );
     const model = await native().createModel(toNativeConfig(readConfigFile(path.join(folder, 'config.json'))), { device: 'cpu', seed: 0, init: false });
     try {
