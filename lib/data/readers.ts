@@ -86,9 +86,9 @@ export async function readRows(source: string, options: ReadOptions = {}): Promi
   const bad: BadRow[] = [];
   const read: SourceFile[] = [];
   const next: Record<string, number> = {}; // next row index per split, across shards
+  const columns = [options.textColumn ?? 'caption', options.labelColumn ?? 'cui', ...(options.idColumn ? [options.idColumn] : [])];
   for (const f of files) {
     const rows = (splits[f.split] ??= []);
-    const columns = [options.textColumn ?? 'caption', options.labelColumn ?? 'cui', ...(options.idColumn ? [options.idColumn] : [])];
     const { records, bytesRead } = await readRecords(f.file, f.format, columns, columns.slice(0, 2));
     for (const rec of records) {
       const rowIndex = (next[f.split] = (next[f.split] ?? -1) + 1);

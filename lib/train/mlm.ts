@@ -17,7 +17,7 @@ import { createMaskedLM, loadMaskedLM, type MaskedLM } from '../model/masked-lm'
 import { packBatch, tokenizerFile } from '../model/tokenize';
 import { native } from '../native';
 import { trainLoop } from './loop';
-import { numberProblem, resolveTrainOptions, type NumberRule, type ResolvedTrainOptions, type RunResult, type TrainOptions } from './options';
+import { checkNumberOptions, resolveTrainOptions, stripUndefined, type NumberRule, type ResolvedTrainOptions, type RunResult, type TrainOptions } from './options';
 import { outputOf, prepareRunFolder, trainingArguments, type RunFolder } from './setup';
 import type { Evaluation, MetricColumn, TaskBatch, TrainTask } from './task';
 
@@ -203,15 +203,11 @@ export function mlmTrainingArguments(o: ResolvedTrainOptions & { mlmProbability:
 /** Train a masked LM with the seed's Trainer recipe; writes checkpoints and the best model (by validation loss) to outputDir. */
 export async function trainMlm(options: MlmOptions): Promise<MlmResult> {
   const { mlmProbability = MLM_DEFAULTS.mlmProbability, validationSplit = MLM_DEFAULTS.validationSplit } = options;
-  for (const [key, v] of [['mlm probability', mlmProbability], ['validation split', validationSplit]] as const) {
-    const problem = numberProblem(v, MLM_NUMBER_RULES[key === 'mlm probability' ? 'mlmProbability' : 'validationSplit']);
-    if (problem) throw new UsageError(`${key} ${problem}`);
-  }
+  checkNumberOptions({ mlmProbability, validationSplit }, MLM_NUMBER_RULES);
   // from scratch: --init given, or no model at all (tiny); a bare --resume keeps train()'s (repeat the flags, as the hint does)
   const fromScratch = options.model === undefined && (options.init !== undefined || !options.resume);
   const scratch = fromScratch ? MLM_FROM_SCRATCH_DEFAULTS : {};
-  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-  const o = { ...resolveTrainOptions({ outputDir: MLM_DEFAULTS.outputDir, ...scratch, ...given, dataset: options.dataset ?? '(texts)' }), mlmProbability, validationSplit };
+  const o = { ...resolveTrainOptions({ outputDir: MLM_DEFAULTS.outputDir, ...scratch, ...stripUndefined(options), dataset: options.dataset ?? '(texts)' }), mlmProbability, validationSplit };
   const out = outputOf(o);
   const t0 = Date.now();
   const texts = await readCorpus(options);

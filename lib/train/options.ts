@@ -214,13 +214,18 @@ function spoken(key: string): string {
   return key.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`);
 }
 
-function checkOptions(o: TrainOptions): void {
-  for (const [key, rule] of Object.entries(TRAIN_NUMBER_RULES) as Array<[keyof TrainOptions, NumberRule]>) {
-    const v = o[key];
+/** Throws a UsageError naming the first of `o`'s options that breaks its rule ("learning rate must be > 0, got 0"); absent ones pass. */
+export function checkNumberOptions(o: object, rules: Record<string, NumberRule>): void {
+  for (const [key, rule] of Object.entries(rules)) {
+    const v = (o as Record<string, unknown>)[key];
     if (v === undefined) continue;
     const problem = numberProblem(v, rule);
     if (problem) throw new UsageError(`${spoken(key)} ${problem}`);
   }
+}
+
+function checkOptions(o: TrainOptions): void {
+  checkNumberOptions(o, TRAIN_NUMBER_RULES);
   if (o.maxSteps !== undefined && o.maxSteps !== -1) {
     const problem = numberProblem(o.maxSteps, { type: 'integer', min: 1 });
     if (problem) throw new UsageError(`max steps ${problem} (or -1)`);
@@ -233,7 +238,8 @@ function checkOptions(o: TrainOptions): void {
   if (o.model === undefined && !o.resume && !o.tokenizer) throw new UsageError('--init needs --tokenizer (a tokenizer.json or a folder with one)');
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
+/** `o` without its undefined-valued keys (so spreading it over defaults keeps the defaults). */
+export function stripUndefined<T extends object>(o: T): Partial<T> {
   const out: Partial<T> = {};
   for (const [key, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[key] = v;
   return out;
