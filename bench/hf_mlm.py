@@ -14,7 +14,11 @@ Held-out slice: validation = the first int(validation_split * n) texts of np.ran
 train = the rest in that order. Model: ModernBertForMaskedLM with the preset of radbert-native's `--init` (bench/hf_train.py
 PRESETS) and `sparse_prediction=True` (logits at masked positions only), or `--model DIR` to continue from a checkpoint.
 Trainer: AdamW, linear decay, warm-up ratio, clipping 1.0, weight decay 0, eval + save each epoch, best by eval loss.
-Training masks come from the collator on the global torch RNG (seeded by Trainer); validation is masked once, batch i of
+Training batches: by default Trainer's own (RandomSampler, the collator's torch path on the global torch RNG seeded by
+Trainer); `--stream radbert` gives Trainer radbert-native's exact batches instead (epoch e in the order of
+np.random.default_rng((seed << 32) + e).permutation(n), training step k masked on the numpy path with
+np.random.default_rng([seed, k])), so both trainers can be compared step by step (test/trainer-run.test.ts), and
+`--stream-seed` changes the batches and masks alone (the split and initial weights keep --seed). Validation is masked once, batch i of
 `--batch-size` texts in order with generator np.random.default_rng([seed + 1, i]) on the numpy path (what
 lib/data/masking.ts MlmMasker.maskStep(batch, seed + 1, i) gives bit-exactly), so eval losses are comparable across
 epochs and with radbert-native. Writes the HF folder (best model + tokenizer) and a JSON with per-epoch eval loss.
@@ -127,6 +131,47 @@ def pad_collator(pad_id):
     return collate
 
 
+class EpochOrderSampler(torch.utils.data.Sampler):
+    """radbert-native's batch order (lib/train/schedule.ts epochOrder): epoch e is np.random.default_rng((seed << 32) + e).permutation(n)."""
+
+    def __init__(self, n, seed):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch):  # Trainer calls this before each epoch
+        self.epoch = epoch
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        return iter(np.random.default_rng((self.seed << 32) + self.epoch).permutation(self.n).tolist())
+
+
+class StepMaskCollator:
+    """radbert-native's training masks (MlmMasker.maskStep(batch, seed, step)): training batch k of the run is masked on
+    the collator's numpy path with np.random.default_rng([seed, k]); the batches arrive in step order (no workers)."""
+
+    def __init__(self, tok, masking, seed):
+        self.coll = DataCollatorForLanguageModeling(tok, return_tensors="np", **masking)
+        self.pad_id, self.seed, self.step = tok.pad_token_id, seed, 0
+
+    def __call__(self, features):
+        ids = [list(f["input_ids"]) for f in features]
+        self.coll.generator = np.random.default_rng([self.seed, self.step])
+        self.step += 1
+        out = self.coll(ids)
+        lengths = torch.tensor([len(x) for x in ids])
+        mask = (torch.arange(out["input_ids"].shape[1])[None, :] < lengths[:, None]).long()
+        return {"input_ids": torch.from_numpy(out["input_ids"]).long(), "attention_mask": mask, "labels": torch.from_numpy(out["labels"]).long()}
+
+
+class StreamTrainer(Trainer):
+    """Trainer whose training batches come in radbert-native's order (EpochOrderSampler)."""
+
+    def _get_train_sampler(self, train_dataset=None):
+        return EpochOrderSampler(len(train_dataset if train_dataset is not None else self.train_dataset), self.args.seed)
+
+
 class SplitCollator:
     """The training collator for training batches, the padding one for pre-masked eval batches (they carry labels)."""
 
@@ -162,6 +207,11 @@ def main():
     ap.add_argument("--validation-split", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--logging-steps", type=int, default=50)
+    ap.add_argument("--stream", choices=["torch", "radbert"], default="torch",
+                    help="training batches: Trainer's own (RandomSampler + collator on the torch RNG) or radbert-native's exact "
+                         "order and masks (numpy PCG64 per epoch / per step), to compare the two trainers on the same batches")
+    ap.add_argument("--stream-seed", type=int, help="seed of the training batches and masks only (default --seed; the "
+                                                      "validation split and the initial weights keep --seed)")
     ap.add_argument("--output-dir", default="/tmp/hf-mlm-bench")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--json", help="write a summary JSON (per-epoch eval loss) here")
@@ -194,15 +244,17 @@ def main():
         model = ModernBertForMaskedLM(cfg)
     print(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, sparse_prediction={model.config.sparse_prediction}", flush=True)
 
+    stream_seed = a.seed if a.stream_seed is None else a.stream_seed
     args = TrainingArguments(
         output_dir=a.output_dir, eval_strategy="epoch", save_strategy="epoch", learning_rate=a.lr, warmup_steps=a.warmup_ratio,  # a float in [0, 1) is a ratio in 5.x
         per_device_train_batch_size=a.batch_size, per_device_eval_batch_size=a.batch_size, num_train_epochs=a.epochs,
         max_steps=a.max_steps, weight_decay=0.0, max_grad_norm=1.0, load_best_model_at_end=True, metric_for_best_model="loss",
-        greater_is_better=False, save_total_limit=2, logging_steps=a.logging_steps, seed=a.seed, report_to="none", use_cpu=True,
+        greater_is_better=False, save_total_limit=2, logging_steps=a.logging_steps, seed=stream_seed, report_to="none", use_cpu=True,
         dataloader_num_workers=0, disable_tqdm=True, prediction_loss_only=True, remove_unused_columns=False,
     )
-    collator = SplitCollator(DataCollatorForLanguageModeling(tok, **masking), pad_collator(tok.pad_token_id))
-    trainer = Trainer(model=model, args=args, train_dataset=ds_train, eval_dataset=ds_val, data_collator=collator)
+    train_collator = StepMaskCollator(tok, masking, stream_seed) if a.stream == "radbert" else DataCollatorForLanguageModeling(tok, **masking)
+    collator = SplitCollator(train_collator, pad_collator(tok.pad_token_id))
+    trainer = (StreamTrainer if a.stream == "radbert" else Trainer)(model=model, args=args, train_dataset=ds_train, eval_dataset=ds_val, data_collator=collator)
     t0 = time.time()
     trainer.train()
     train_s = time.time() - t0
@@ -223,7 +275,8 @@ def main():
           f"({trainer.state.global_step} steps, {trainer.state.global_step / train_s:.2f} steps/s); model in {a.output_dir}")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"best_eval_loss": best, "best_checkpoint": trainer.state.best_model_checkpoint, "train_seconds": train_s,
+            steps = [{"step": e["step"], "loss": e["loss"], "grad_norm": e.get("grad_norm")} for e in trainer.state.log_history if "loss" in e]
+            json.dump({"best_eval_loss": best, "log": steps, "best_checkpoint": trainer.state.best_model_checkpoint, "train_seconds": train_s,
                        "global_step": trainer.state.global_step, "epochs": epochs, "texts": {"train": len(train_texts), "validation": len(val_texts)},
                        "args": vars(a)}, f, indent=2)
 
