@@ -37,7 +37,7 @@ from transformers import (AutoTokenizer, DataCollatorForLanguageModeling, Modern
                           TrainingArguments, set_seed)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hf_train import PRESETS  # noqa: E402  (same presets as radbert-native's --init)
+from hf_train import PRESETS, StreamTrainer  # noqa: E402  (same presets as radbert-native's --init)
 
 
 def read_column(source, split, columns):
@@ -131,22 +131,6 @@ def pad_collator(pad_id):
     return collate
 
 
-class EpochOrderSampler(torch.utils.data.Sampler):
-    """radbert-native's batch order (lib/train/schedule.ts epochOrder): epoch e is np.random.default_rng((seed << 32) + e).permutation(n)."""
-
-    def __init__(self, n, seed):
-        self.n, self.seed, self.epoch = n, seed, 0
-
-    def set_epoch(self, epoch):  # Trainer calls this before each epoch
-        self.epoch = epoch
-
-    def __len__(self):
-        return self.n
-
-    def __iter__(self):
-        return iter(np.random.default_rng((self.seed << 32) + self.epoch).permutation(self.n).tolist())
-
-
 class StepMaskCollator:
     """radbert-native's training masks (MlmMasker.maskStep(batch, seed, step)): training batch k of the run is masked on
     the collator's numpy path with np.random.default_rng([seed, k]); the batches arrive in step order (no workers)."""
@@ -163,13 +147,6 @@ class StepMaskCollator:
         lengths = torch.tensor([len(x) for x in ids])
         mask = (torch.arange(out["input_ids"].shape[1])[None, :] < lengths[:, None]).long()
         return {"input_ids": torch.from_numpy(out["input_ids"]).long(), "attention_mask": mask, "labels": torch.from_numpy(out["labels"]).long()}
-
-
-class StreamTrainer(Trainer):
-    """Trainer whose training batches come in radbert-native's order (EpochOrderSampler)."""
-
-    def _get_train_sampler(self, train_dataset=None):
-        return EpochOrderSampler(len(train_dataset if train_dataset is not None else self.train_dataset), self.args.seed)
 
 
 class SplitCollator:

@@ -13,7 +13,9 @@ MultiLabelBinarizer fitted on train, ModernBERT preset random init after set_see
 load_best_model_at_end on micro-F1, save_total_limit 3, BCEWithLogits (problem_type multi_label_classification), the
 seed's compute_metrics with sklearn. Prints the same table as radbert-native and the test row of the best model.
 Batch order differs from radbert-native (torch RandomSampler here, NumPy PCG64 there), so numbers agree in
-distribution, not step by step.
+distribution, not step by step; `--stream radbert` gives Trainer radbert-native's order (epoch e:
+np.random.default_rng((seed << 32) + e).permutation(n)) and then, from the same checkpoint (`--model`), the two runs
+agree step by step (test/trainer-run.test.ts).
 """
 import argparse
 import glob
@@ -91,6 +93,29 @@ class Rows(torch.utils.data.Dataset):
         return {"input_ids": self.enc["input_ids"][i], "labels": self.y[i]}
 
 
+class EpochOrderSampler(torch.utils.data.Sampler):
+    """radbert-native's batch order (lib/train/schedule.ts epochOrder): epoch e is np.random.default_rng((seed << 32) + e).permutation(n)."""
+
+    def __init__(self, n, seed):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch):  # Trainer calls this before each epoch
+        self.epoch = epoch
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        return iter(np.random.default_rng((self.seed << 32) + self.epoch).permutation(self.n).tolist())
+
+
+class StreamTrainer(Trainer):
+    """Trainer whose training batches come in radbert-native's order (EpochOrderSampler, seeded with args.seed)."""
+
+    def _get_train_sampler(self, train_dataset=None):
+        return EpochOrderSampler(len(train_dataset if train_dataset is not None else self.train_dataset), self.args.seed)
+
+
 def make_collator(pad_id):
     def collate(features):
         n = max(len(f["input_ids"]) for f in features)
@@ -136,6 +161,8 @@ def main():
     ap.add_argument("--output-dir", default="/tmp/hf-train-bench")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--json", help="write a summary JSON here")
+    ap.add_argument("--stream", choices=["torch", "radbert"], default="torch",
+                    help="batch order: Trainer's RandomSampler, or radbert-native's (numpy PCG64 per epoch) to compare step by step")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (TrainingArguments bf16=True)")
     ap.add_argument("--attn", default="sdpa", help="attn_implementation: sdpa, eager, flash_attention_2")
@@ -170,7 +197,7 @@ def main():
         save_total_limit=3, logging_steps=a.logging_steps, seed=a.seed, report_to="none", use_cpu=a.device == "cpu", dataloader_num_workers=0,
         disable_tqdm=True, bf16=a.bf16,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=ds_train, eval_dataset=ds_val, data_collator=make_collator(tok.pad_token_id),
+    trainer = (StreamTrainer if a.stream == "radbert" else Trainer)(model=model, args=args, train_dataset=ds_train, eval_dataset=ds_val, data_collator=make_collator(tok.pad_token_id),
                       compute_metrics=compute_metrics)
     t0 = time.time()
     trainer.train()
@@ -193,7 +220,7 @@ def main():
     print(f"best validation micro-F1 {best:.6f}; training {train_s:.1f} s ({trainer.state.global_step} steps, {trainer.state.global_step / train_s:.2f} steps/s)")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"best_metric": best, "train_seconds": train_s, "attn_implementation": model.config._attn_implementation, "global_step": trainer.state.global_step, "log_history": trainer.state.log_history, "test": res}, f, indent=2)
+            json.dump({"best_metric": best, "best_checkpoint": trainer.state.best_model_checkpoint, "train_seconds": train_s, "attn_implementation": model.config._attn_implementation, "global_step": trainer.state.global_step, "log_history": trainer.state.log_history, "test": res}, f, indent=2)
 
 
 if __name__ == "__main__":
