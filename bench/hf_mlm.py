@@ -102,16 +102,20 @@ class Texts(torch.utils.data.Dataset):
         return self.items[i]
 
 
+def mask_numpy(coll, ids, generator):
+    """Masks one batch of token-id lists on the collator's numpy path with `generator` (what MlmMasker.mask does);
+    each item is cut back to its text's length."""
+    coll.generator = generator
+    out = coll([list(x) for x in ids])
+    return [{"input_ids": r_in[:len(x)].tolist(), "labels": r_lab[:len(x)].tolist()} for r_in, r_lab, x in zip(out["input_ids"], out["labels"], ids)]
+
+
 def fixed_masks(tok, ids, batch_size, collator_kwargs, seed):
     """Masks the validation texts once: batch i (in order) on the numpy path with default_rng([seed + 1, i])."""
     coll = DataCollatorForLanguageModeling(tok, return_tensors="np", **collator_kwargs)
     items = []
     for i in range(0, len(ids), batch_size):
-        chunk = ids[i:i + batch_size]
-        coll.generator = np.random.default_rng([seed + 1, i // batch_size])
-        out = coll([list(x) for x in chunk])
-        for r_in, r_lab, x in zip(out["input_ids"], out["labels"], chunk):
-            items.append({"input_ids": r_in[:len(x)].tolist(), "labels": r_lab[:len(x)].tolist()})
+        items += mask_numpy(coll, ids[i:i + batch_size], np.random.default_rng([seed + 1, i // batch_size]))
     return items
 
 
@@ -137,16 +141,13 @@ class StepMaskCollator:
 
     def __init__(self, tok, masking, seed):
         self.coll = DataCollatorForLanguageModeling(tok, return_tensors="np", **masking)
-        self.pad_id, self.seed, self.step = tok.pad_token_id, seed, 0
+        self.pad = pad_collator(tok.pad_token_id)
+        self.seed, self.step = seed, 0
 
     def __call__(self, features):
-        ids = [list(f["input_ids"]) for f in features]
-        self.coll.generator = np.random.default_rng([self.seed, self.step])
+        items = mask_numpy(self.coll, [f["input_ids"] for f in features], np.random.default_rng([self.seed, self.step]))
         self.step += 1
-        out = self.coll(ids)
-        lengths = torch.tensor([len(x) for x in ids])
-        mask = (torch.arange(out["input_ids"].shape[1])[None, :] < lengths[:, None]).long()
-        return {"input_ids": torch.from_numpy(out["input_ids"]).long(), "attention_mask": mask, "labels": torch.from_numpy(out["labels"]).long()}
+        return self.pad(items)
 
 
 class SplitCollator:
