@@ -28,7 +28,8 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { trainMlm } from '../lib/train/mlm';
 import { train } from '../lib/train/loop';
-import { describeNative, ensureMlmFixtures, maxAbsDiff, readSafetensors } from './helpers/fixtures';
+import { readRecords } from '../lib/data/readers';
+import { describeNative, ensureMlmFixtures, maxTensorDiff } from './helpers/fixtures';
 import { MINI, REPO, TOKENIZER } from './helpers/paths';
 import { pythonRef, runPythonJson } from './helpers/python';
 
@@ -36,7 +37,7 @@ interface HfTrainRun {
   best_metric: number;
   best_checkpoint: string;
   global_step: number;
-  log_history: Array<Record<string, number>>;
+  log_history: Log;
   test: Record<string, number>;
 }
 
@@ -59,20 +60,11 @@ function runBench(script: string, args: string[]): void {
   });
 }
 
-/** Largest absolute difference over the tensors of two model.safetensors (same names and shapes required). */
-function weightsDiff(ours: string, hf: string): number {
-  const a = readSafetensors(ours);
-  const b = readSafetensors(hf);
-  expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
-  let d = 0;
-  for (const [name, t] of b) {
-    expect(a.get(name)!.shape).toEqual(t.shape);
-    d = Math.max(d, maxAbsDiff(a.get(name)!.data, t.data));
-  }
-  return d;
-}
-
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-12);
+type Log = Array<Record<string, number>>;
+/** The training-step entries of a log history (loss, grad_norm) and its evaluations. */
+const stepsOf = (h: Log) => h.filter((e) => e.loss !== undefined && e.eval_loss === undefined);
+const evalsOf = (h: Log) => h.filter((e) => e.eval_loss !== undefined);
 
 describeNative()('whole runs vs HF Trainer on the same batches (bench/hf_mlm.py, bench/hf_train.py --stream radbert)', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'radbert-trainer-run-'));
@@ -81,12 +73,11 @@ describeNative()('whole runs vs HF Trainer on the same batches (bench/hf_mlm.py,
   test('mlm: every step loss and grad norm, every epoch eval loss, the kept checkpoint and its weights', async () => {
     const model = path.join(ensureMlmFixtures(), 'mlm', 'model');
     const corpus = path.join(tmp, 'corpus.txt');
-    const captions = runPythonJson<string[]>(
-      'import json, sys, pyarrow.parquet as pq\n' +
-        'a = json.load(sys.stdin)\n' +
-        'print(json.dumps(pq.read_table(a, columns=["caption"]).column("caption").to_pylist()[:100]))',
-      path.join(MINI, 'data', fs.readdirSync(path.join(MINI, 'data')).find((f) => f.startsWith('train-'))!),
-    );
+    const { records } = await readRecords(path.join(MINI, 'data', 'train-00000-of-00001.parquet'), 'parquet', ['caption']);
+    const captions = records.slice(0, 100).map((r) => {
+      if (!r.ok) throw new Error(r.reason);
+      return String(r.value.caption);
+    });
     fs.writeFileSync(corpus, captions.map((c) => c.replace(/\s+/g, ' ').trim()).join('\n') + '\n');
     const recipe = { lr: 1e-3, batch: 8, epochs: 3, split: 0.1, seed: 42, maxLength: 64 };
 
@@ -100,26 +91,28 @@ describeNative()('whole runs vs HF Trainer on the same batches (bench/hf_mlm.py,
     const hf = JSON.parse(fs.readFileSync(hfJson, 'utf8')) as HfRun;
 
     const oursDir = path.join(tmp, 'ours');
-    const steps: Array<{ loss: number; gradNorm: number }> = [];
     const ours = await trainMlm({
       dataset: corpus, model, tokenizer: TOKENIZER, outputDir: oursDir, learningRate: recipe.lr, batchSize: recipe.batch,
       epochs: recipe.epochs, validationSplit: recipe.split, seed: recipe.seed, maxLength: recipe.maxLength, loggingSteps: 1,
-      threads: 1, quiet: true, onStep: (_s, r) => steps.push({ loss: r.loss, gradNorm: r.gradNorm }),
+      threads: 1, quiet: true,
     });
 
     expect(ours.trainTexts).toBe(90);
     expect(ours.globalStep).toBe(hf.global_step);
     expect(hf.global_step).toBe(36); // ceil(90 / 8) = 12 steps per epoch
-    expect(hf.log.map((e) => e.step)).toEqual(steps.map((_, i) => i + 1));
+    const steps = stepsOf(ours.logHistory as Log);
+    const oneToN = hf.log.map((_, i) => i + 1);
+    expect(hf.log.map((e) => e.step)).toEqual(oneToN);
+    expect(steps.map((e) => e.step)).toEqual(oneToN);
     const lossDiff = Math.max(...steps.map((s, i) => rel(s.loss, hf.log[i].loss)));
-    const normDiff = Math.max(...steps.map((s, i) => rel(s.gradNorm, hf.log[i].grad_norm)));
-    const oursEval = ours.logHistory.filter((e) => e.eval_loss !== undefined).map((e) => e.eval_loss as number);
+    const normDiff = Math.max(...steps.map((s, i) => rel(s.grad_norm, hf.log[i].grad_norm)));
+    const oursEval = evalsOf(ours.logHistory as Log).map((e) => e.eval_loss);
     expect(oursEval).toHaveLength(3);
     const evalDiff = Math.max(...oursEval.map((l, i) => rel(l, hf.epochs[i].eval_loss)));
     expect(path.basename(ours.bestCheckpoint!)).toBe(path.basename(hf.best_checkpoint));
     expect(rel(ours.bestMetric!, hf.best_eval_loss)).toBeLessThan(1e-5);
 
-    const paramDiff = weightsDiff(path.join(oursDir, 'model.safetensors'), path.join(hfDir, 'model.safetensors'));
+    const paramDiff = maxTensorDiff(path.join(oursDir, 'model.safetensors'), path.join(hfDir, 'model.safetensors')).diff;
     expect(lossDiff).toBeLessThan(1e-5);
     expect(normDiff).toBeLessThan(1e-5);
     expect(evalDiff).toBeLessThan(1e-5);
@@ -179,14 +172,12 @@ print(json.dumps({"train": len(train), "validation": len(val), "test": len(test)
     expect(ours.labels).toEqual(prep.labels);
     expect(ours.globalStep).toBe(hf.global_step);
     expect(hf.global_step).toBe(36);
-    const steps = (h: Array<Record<string, number>>) => h.filter((e) => e.loss !== undefined && e.eval_loss === undefined);
-    const evals = (h: Array<Record<string, number>>) => h.filter((e) => e.eval_loss !== undefined);
-    const [oSteps, hSteps] = [steps(ours.logHistory as Array<Record<string, number>>), steps(hf.log_history)];
+    const [oSteps, hSteps] = [stepsOf(ours.logHistory as Log), stepsOf(hf.log_history)];
     expect(oSteps.map((e) => e.step)).toEqual(hSteps.map((e) => e.step));
     const lossDiff = Math.max(...oSteps.map((e, i) => rel(e.loss, hSteps[i].loss)));
     const normDiff = Math.max(...oSteps.map((e, i) => rel(e.grad_norm, hSteps[i].grad_norm)));
 
-    const [oEvals, hEvals] = [evals(ours.logHistory as Array<Record<string, number>>), evals(hf.log_history)];
+    const [oEvals, hEvals] = [evalsOf(ours.logHistory as Log), evalsOf(hf.log_history)];
     expect(oEvals.map((e) => e.step)).toEqual([12, 24, 36]);
     expect(hEvals.map((e) => e.step)).toEqual([12, 24, 36]);
     let evalLossDiff = 0;
@@ -209,8 +200,8 @@ print(json.dumps({"train": len(train), "validation": len(val), "test": len(test)
     const hfEagerDir = path.join(tmp, 'cls', 'hf-eager');
     hfRun(hfEagerDir, ['--attn', 'eager']);
     const weightPairs = [['model.safetensors', path.relative(hfDir, path.join(hf.best_checkpoint, 'model.safetensors'))], ['checkpoint-36/model.safetensors', 'checkpoint-36/model.safetensors']];
-    const paramDiff = Math.max(...weightPairs.map(([o, h]) => weightsDiff(path.join(oursDir, o), path.join(hfDir, h))));
-    const hfSelf = Math.max(...weightPairs.map(([, h]) => weightsDiff(path.join(hfEagerDir, h), path.join(hfDir, h))));
+    const paramDiff = Math.max(...weightPairs.map(([o, h]) => maxTensorDiff(path.join(oursDir, o), path.join(hfDir, h)).diff));
+    const hfSelf = Math.max(...weightPairs.map(([, h]) => maxTensorDiff(path.join(hfEagerDir, h), path.join(hfDir, h)).diff));
     expect(lossDiff).toBeLessThan(1e-5);
     expect(normDiff).toBeLessThan(1e-5);
     expect(evalLossDiff).toBeLessThan(1e-5);

@@ -16,7 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { native } from '../lib/native';
 import { readConfigFile, toNativeConfig } from '../lib/model/config';
-import { describeNative, ensureMlmFixtures, maxAbsDiff, readSafetensors } from './helpers/fixtures';
+import { describeNative, ensureMlmFixtures, maxTensorDiff } from './helpers/fixtures';
 import { MINI } from './helpers/paths';
 import { runPythonJson } from './helpers/python';
 
@@ -94,13 +94,7 @@ print(json.dumps(out))
       }
       const ours = path.join(tmp, 'ours-after.safetensors');
       await model.saveWeights(ours);
-      const o = readSafetensors(ours);
-      let worst = 0;
-      let key = '';
-      for (const [k, t] of readSafetensors(after)) {
-        const d = maxAbsDiff(o.get(k)!.data, t.data);
-        if (d >= worst) [worst, key] = [d, k];
-      }
+      const { diff: worst, key } = maxTensorDiff(ours, after);
       const rel = (a: number[], b: number[]) => Math.max(...a.map((x, i) => Math.abs(x - b[i]) / Math.abs(b[i])));
       console.log(
         `trajectory: ${STEPS} steps, losses ${hf.losses[0].toFixed(4)} → ${hf.losses[STEPS - 1].toFixed(4)} (HF); worst loss rel ${rel(losses, hf.losses).toExponential(2)}, ` +

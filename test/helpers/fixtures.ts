@@ -181,6 +181,26 @@ export function readSafetensors(file: string): Map<string, { shape: number[]; da
   return out;
 }
 
+/**
+ * Compares two safetensors files tensor by tensor: both must hold the same names with the same shapes; returns the
+ * largest absolute difference and the tensor where it is.
+ */
+export function maxTensorDiff(a: string, b: string): { diff: number; key: string } {
+  const ta = readSafetensors(a);
+  const tb = readSafetensors(b);
+  const names = (m: Map<string, unknown>) => [...m.keys()].sort().join(', ');
+  if (names(ta) !== names(tb)) throw new Error(`${a} holds [${names(ta)}], ${b} holds [${names(tb)}]`);
+  let diff = 0;
+  let key = '';
+  for (const [name, t] of tb) {
+    const mine = ta.get(name)!;
+    if (mine.shape.join() !== t.shape.join()) throw new Error(`${name}: shape [${mine.shape}] in ${a}, [${t.shape}] in ${b}`);
+    const d = maxAbsDiff(mine.data, t.data);
+    if (d >= diff) [diff, key] = [d, name];
+  }
+  return { diff, key };
+}
+
 /** Rows of numbers, flattened. */
 export function flat(rows: ArrayLike<number>[]): number[] {
   return rows.flatMap((r) => Array.from(r));
