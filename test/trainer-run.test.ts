@@ -29,6 +29,7 @@ import { execFileSync } from 'node:child_process';
 import { trainMlm } from '../lib/train/mlm';
 import { train } from '../lib/train/loop';
 import { readRecords } from '../lib/data/readers';
+import { native } from '../lib/native';
 import { describeNative, ensureMlmFixtures, maxTensorDiff } from './helpers/fixtures';
 import { MINI, REPO, TOKENIZER } from './helpers/paths';
 import { pythonRef, runPythonJson } from './helpers/python';
@@ -68,7 +69,14 @@ const evalsOf = (h: Log) => h.filter((e) => e.eval_loss !== undefined);
 
 describeNative()('whole runs vs HF Trainer on the same batches (bench/hf_mlm.py, bench/hf_train.py --stream radbert)', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'radbert-trainer-run-'));
-  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  let threads = 0;
+  beforeAll(() => {
+    threads = native().version().threads;
+  });
+  afterAll(() => {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    native().setNumThreads(threads); // both runs use 1 thread (as the HF side); the setting is process-wide: give it back
+  });
 
   test('mlm: every step loss and grad norm, every epoch eval loss, the kept checkpoint and its weights', async () => {
     const model = path.join(ensureMlmFixtures(), 'mlm', 'model');
