@@ -204,12 +204,31 @@ export interface NativeModel {
   free(): void;
 }
 
+/** What version() reports: the libtorch build, the CPU and the kernels this process runs. */
+export interface VersionInfo {
+  torch: string;
+  cuda: boolean;
+  /** libtorch's intra-op threads. */
+  threads: number;
+  /** The attention kernel each device runs. */
+  attention: { cpu: string; cuda: string };
+  /** The GEMM library of CPU linear layers per dtype ('mkl' | 'onednn') and why (RADBERT_GEMM, or the CPU vendor rule). */
+  gemm: { fp32: 'mkl' | 'onednn'; bf16: 'onednn'; reason: string };
+  /** The CPU: vendor id, model name, and the GEMM-relevant ISA flags it has (avx512_bf16, amx_bf16, ...). */
+  cpu: { vendor: string; name: string; flags: string };
+}
+
 /** The addon's exports. */
 export interface NativeAddon {
-  /** libtorch version, whether CUDA is usable, intra-op threads, the attention kernel each device runs. */
-  version(): { torch: string; cuda: boolean; threads: number; attention: { cpu: string; cuda: string } };
+  /** libtorch version, whether CUDA is usable, intra-op threads, the attention and GEMM kernels, the CPU. */
+  version(): VersionInfo;
   /** Set libtorch's intra-op thread count. */
   setNumThreads(n: number): void;
+  /**
+   * The GEMM library of float32 CPU linear layers from now on, process-wide: 'mkl', 'onednn', or 'auto' (the CPU rule:
+   * MKL on Intel, oneDNN elsewhere). Overrides RADBERT_GEMM; version().gemm tells the choice.
+   */
+  setGemm(name: 'auto' | 'mkl' | 'onednn'): void;
   /** Build a model from a resolved config (optionally with HF's initialisation). */
   createModel(config: NativeConfig, options: CreateOptions): Promise<NativeModel>;
   /** Debug/test entry: the attention kernel and arguments a packed batch would get (runs nothing). */

@@ -13,6 +13,7 @@
 #include "attention_napi.h"  // [attn hook] version().attention, attentionPlan, createModel numerics options
 #include "heads.h"
 #include "inference.h"
+#include "linear.h"
 #include "napi_args.h"
 #include "runtime.h"
 #include "train_step.h"
@@ -300,6 +301,19 @@ Napi::Value Version(const Napi::CallbackInfo& info) {
   o.Set("cuda", torch::cuda::is_available());
   o.Set("threads", at::get_num_threads());
   o.Set("attention", radbert::attention_version(env));  // [attn hook]
+  auto gemm = Napi::Object::New(env);
+  try {
+    const auto policy = radbert::gemm_policy();
+    gemm.Set("fp32", radbert::gemm_backend_name(policy.fp32));
+    gemm.Set("bf16", radbert::gemm_backend_name(radbert::GemmBackend::OneDnn));
+    gemm.Set("reason", policy.reason);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  o.Set("gemm", gemm);
+  auto cpu = Napi::Object::New(env);
+  for (const auto& [k, v] : radbert::cpu_description()) cpu.Set(k, v);
+  o.Set("cpu", cpu);
   return o;
 }
 
@@ -309,6 +323,16 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   const int n = info[0].As<Napi::Number>().Int32Value();
   at::set_num_threads(n);             // this thread and libtorch's global setting (what version().threads reports)
   ComputeThread::get().set_threads(n);  // the compute thread, before its next job
+  return info.Env().Undefined();
+}
+
+Napi::Value SetGemm(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) type_error(info.Env(), "setGemm(name): name must be 'auto', 'mkl' or 'onednn'");
+  try {
+    radbert::set_gemm_policy(info[0].As<Napi::String>().Utf8Value());
+  } catch (const std::exception& e) {
+    throw Napi::TypeError::New(info.Env(), e.what());
+  }
   return info.Env().Undefined();
 }
 
@@ -372,6 +396,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(data);
   exports.Set("version", Napi::Function::New(env, Version, "version"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  exports.Set("setGemm", Napi::Function::New(env, SetGemm, "setGemm"));
   exports.Set("createModel", Napi::Function::New(env, CreateModel, "createModel"));
   exports.Set("attentionPlan", Napi::Function::New(env, radbert::AttentionPlan, "attentionPlan"));  // [attn hook]
   return exports;

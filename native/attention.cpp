@@ -50,7 +50,8 @@ AttentionKernel select_kernel(c10::DeviceType device, c10::ScalarType dtype, int
 std::vector<WorkItem> plan_cpu_items(const std::vector<int64_t>& cu, int64_t heads, int64_t window, int64_t threads) {
   if (cu.size() < 2 || heads < 1) throw std::invalid_argument("plan_cpu_items: need >= 1 sequence and >= 1 head");
   const int64_t n = static_cast<int64_t>(cu.size()) - 1;
-  const int64_t target = 4 * std::max<int64_t>(threads, 1);
+  // On one thread splitting gains nothing and costs kernel calls: one item per sequence.
+  const int64_t target = threads <= 1 ? 1 : 4 * threads;
   const int64_t groups = std::clamp<int64_t>((target + n - 1) / n, 1, heads);
   std::vector<WorkItem> items;
   items.reserve(n * groups);

@@ -39,7 +39,8 @@ struct WorkItem {
 };
 
 // Work items for cpu-flash-packed: every (sequence, head) covered exactly once; a sequence's heads are split into
-// groups only when there are fewer than 4 sequences per thread (so a batch of 1 still uses every thread); items are
+// groups only when there are fewer than 4 sequences per thread (so a batch of 1 still uses every thread), never on
+// one thread (one item per sequence: the fewest kernel calls); items are
 // sorted by decreasing cost for the dynamic (longest-first) schedule. window < 0: global attention.
 std::vector<WorkItem> plan_cpu_items(const std::vector<int64_t>& cu, int64_t heads, int64_t window, int64_t threads);
 

@@ -32,7 +32,7 @@ MaskedLMHeadImpl::MaskedLMHeadImpl(const Config& c, EmbeddingTable embeddings) :
 }
 
 torch::Tensor MaskedLMHeadImpl::forward(const torch::Tensor& hidden) {
-  return torch::linear(head(hidden), decoder_weight(), decoder->bias);
+  return linear(head(hidden), decoder_weight(), decoder->bias, packed);
 }
 
 ModernBertImpl::ModernBertImpl(const Config& c) : config(c) {

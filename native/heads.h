@@ -39,6 +39,7 @@ struct MaskedLMHeadImpl : torch::nn::Module {
   Head head{nullptr};
   Decoder decoder{nullptr};
   EmbeddingTable tied{nullptr};
+  PackedWeight packed;  // the decoder weight reordered for inference (linear.h)
 };
 TORCH_MODULE(MaskedLMHead);
 

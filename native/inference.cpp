@@ -2,11 +2,32 @@
 
 #include <stdexcept>
 
+#include <ATen/Parallel.h>
+
 #include "profile.h"
 
 namespace radbert {
 
-EvalScope::EvalScope(ModelState& s, bool bf16) : guards_(bf16), autocast_(bf16, s.device.type(), /*keep_cache=*/true) {
+double ThreadBudget::forward_flops(const Config& c, int64_t tokens) {
+  const double h = static_cast<double>(c.hidden_size), i = static_cast<double>(c.intermediate_size);
+  // per layer: Wqkv 3h^2, attention Wo h^2, MLP Wi 2hi, MLP Wo ih
+  return 2.0 * static_cast<double>(tokens) * static_cast<double>(c.num_hidden_layers) * (4.0 * h * h + 3.0 * h * i);
+}
+
+ThreadBudget::ThreadBudget(const Config& c, int64_t tokens, bool cpu) {
+  const int threads = at::get_num_threads();
+  if (!cpu || threads <= 1 || forward_flops(c, tokens) >= kSerialForwardFlops) return;
+  at::set_num_threads(1);
+  restore_ = threads;
+}
+
+ThreadBudget::~ThreadBudget() {
+  if (restore_) at::set_num_threads(restore_);
+}
+
+EvalScope::EvalScope(ModelState& s, bool bf16, int64_t tokens)
+    : threads_(s.module->config, tokens, s.device.is_cpu()),
+      guards_(bf16, s.device.is_cuda()), autocast_(bf16, s.device.type(), /*keep_cache=*/true) {
   s.module->eval();
 }
 
@@ -29,7 +50,7 @@ torch::Tensor forward_logits(ModelState& s, const Packed& batch, const std::opti
     }
   }
   ScopedProfile profile(bf16 ? "forward (bf16 autocast)" : "forward");
-  EvalScope scope(s, bf16);
+  EvalScope scope(s, bf16, T);
   torch::Tensor out;
   if (positions) {
     auto h = s.module->model(batch, s.gen);
@@ -43,7 +64,7 @@ torch::Tensor forward_logits(ModelState& s, const Packed& batch, const std::opti
 
 torch::Tensor embed(ModelState& s, const Packed& batch, Pooling pooling, bool bf16) {
   ScopedProfile profile(bf16 ? "embed (bf16 autocast)" : "embed");
-  EvalScope scope(s, bf16);
+  EvalScope scope(s, bf16, batch.ids.size(0));
   return pool(s.module->model(batch, s.gen), batch, pooling).to(torch::kCPU, torch::kFloat).contiguous();
 }
 

@@ -9,21 +9,43 @@
 
 namespace radbert {
 
-// Switches the model to eval mode and disables autograd for the scope: InferenceMode in float32; NoGradGuard under
-// bf16 (libtorch's autocast does not cache weight casts under InferenceMode), with the autocast cache kept.
+// Switches the model to eval mode and disables autograd for the scope: InferenceMode, except under bf16 autocast on
+// CUDA, where libtorch's autocast casts the weights and does not cache its casts under InferenceMode (NoGradGuard,
+// with the autocast cache kept). On CPU the linear layers keep their own bf16 copies (linear.h).
 struct EvalGuards {
-  explicit EvalGuards(bool bf16) {
-    if (bf16) no_grad.emplace();
+  EvalGuards(bool bf16, bool cuda) {
+    if (bf16 && cuda) no_grad.emplace();
     else inference.emplace();
   }
   std::optional<c10::InferenceMode> inference;
   std::optional<torch::NoGradGuard> no_grad;
 };
-class EvalScope {
+// A CPU forward over fewer tokens than this many per parameter-GFLOP runs on one thread (see ThreadBudget).
+// Every parallel region wakes the other threads: a few microseconds on an idle machine, tens when the cores are
+// shared, against a few microseconds of work per op for a small model on a short text.
+constexpr double kSerialForwardFlops = 1e8;
+
+// Lowers libtorch's intra-op threads to one for the scope when the forward's GEMM work (2 x tokens x linear
+// parameters) is below kSerialForwardFlops, and restores them after. Never raises them.
+class ThreadBudget {
  public:
-  EvalScope(ModelState& s, bool bf16);
+  ThreadBudget(const Config& c, int64_t tokens, bool cpu);
+  ~ThreadBudget();
+  ThreadBudget(const ThreadBudget&) = delete;
+  ThreadBudget& operator=(const ThreadBudget&) = delete;
+  // The estimate itself: 2 x tokens x (the encoder's linear parameters).
+  static double forward_flops(const Config& c, int64_t tokens);
 
  private:
+  int restore_ = 0;
+};
+
+class EvalScope {
+ public:
+  EvalScope(ModelState& s, bool bf16, int64_t tokens);
+
+ private:
+  ThreadBudget threads_;
   EvalGuards guards_;
   Autocast autocast_;
 };

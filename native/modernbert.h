@@ -5,6 +5,8 @@
 #include <torch/torch.h>
 
 #include <string>
+
+#include "linear.h"
 #include <vector>
 
 namespace radbert {
@@ -79,11 +81,13 @@ struct Packed {
 
 // nn.Linear's parameters (weight [out, in], optional bias), allocated but not initialised: a model is either loaded
 // from safetensors or initialised by ModernBertImpl::init_weights, so libtorch's default init would only cost time
-// and touch every page of memory before the real values arrive.
+// and touch every page of memory before the real values arrive. Runs through radbert::linear (linear.h: the GEMM
+// library per CPU, and the weight reordered once for inference).
 struct LinearImpl : torch::nn::Module {
   LinearImpl(int64_t in, int64_t out, bool with_bias);
-  torch::Tensor forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+  torch::Tensor forward(const torch::Tensor& x) { return linear(x, weight, bias, packed); }
   torch::Tensor weight, bias;
+  PackedWeight packed;
 };
 TORCH_MODULE(Linear);
 

@@ -77,6 +77,7 @@ uint64_t g_cache_epoch = 0;  // compute thread only: the epoch the cache was fil
 }  // namespace
 
 void weights_changed() { g_weights_epoch.fetch_add(1); }
+uint64_t weights_epoch() { return g_weights_epoch.load(); }
 
 Autocast::Autocast(bool on, c10::DeviceType device, bool keep_cache) : on_(on), device_(device), keep_(keep_cache) {
   if (!on_) return;

@@ -33,8 +33,11 @@ class ComputeThread {
   Impl* impl_;
 };
 
-// Marks every cached bf16 weight cast stale: call whenever any parameter of any model changes or a model dies.
+// Marks every cached bf16 weight cast and reordered weight stale: call whenever any parameter of any model changes or
+// a model dies. (Version counters alone do not see every update: the fused AdamW kernel leaves them as they are.)
 void weights_changed();
+// The count weights_changed() bumps: a cache made at one value is stale at any other.
+uint64_t weights_epoch();
 
 // bf16 autocast, as torch.autocast(device, dtype=torch.bfloat16) / HF Trainer's bf16=True: fp32 parameters, matmuls
 // and attention in bf16 by libtorch's own autocast op lists. Runs on the compute thread only (autocast state and its

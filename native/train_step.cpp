@@ -107,7 +107,7 @@ TrainStepResult train_step(ModelState& s, const Packed& batch, const Targets& ta
 
 EvalLossResult eval_loss(ModelState& s, const Packed& batch, const Targets& targets, bool bf16) {
   ScopedProfile profile(bf16 ? "evalLoss (bf16 autocast)" : "evalLoss");
-  EvalScope scope(s, bf16);
+  EvalScope scope(s, bf16, batch.ids.size(0));
   auto l = task_loss(s, batch, targets, "evalLoss");
   return {l.count ? l.loss.item<double>() : 0.0, l.count};
 }

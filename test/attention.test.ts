@@ -60,6 +60,9 @@ describeNative()('attention kernels', () => {
     const items = cover([0, 3, 203, 210], 4, 8, 2);
     expect(items).toHaveLength(9);
     expect(items[0].seq).toBe(1); // the 200-token sequence first
+    // one thread: one item per sequence, whatever the batch
+    expect(cover([0, 41], 12, -1, 1)).toHaveLength(1);
+    expect(cover([0, 3, 203, 210], 4, 8, 1)).toHaveLength(3);
     // more groups than heads are clamped to one head per item
     expect(cover([0, 10], 2, -1, 16)).toHaveLength(2);
     expect(() => plan([0, 5, 5], { heads: 2, headDim: 32, window: -1 })).toThrow(/attentionPlan: .*empty/);
