@@ -254,6 +254,16 @@ torch::Tensor cpu_flash_packed(const torch::Tensor& q, const torch::Tensor& k, c
                                const Packed& batch, int64_t window) {
   const bool grad = torch::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
   if (grad) return CpuFlashPacked::apply(q, k, v, batch.cu, window);
+  if (batch.batch() == 1) {
+    // One sequence (a single text's latency): one kernel call over every head, split across threads by the kernel
+    // itself; items of a few heads each would pay the kernel's fixed cost once per item.
+    const auto items = plan_cpu_items(batch.cu, q.size(1), window, 1);
+    const auto masks = float_masks(items, window, q);
+    auto [o, lse] = at::_scaled_dot_product_flash_attention_for_cpu(item_view(q, items[0]), item_view(k, items[0]),
+                                                                    item_view(v, items[0]), 0.0, false,
+                                                                    mask_for(masks, items[0].len), std::nullopt);
+    return o.squeeze(0).transpose(0, 1);
+  }
   const auto items = plan_cpu_items(batch.cu, q.size(1), window, at::get_num_threads());
   const auto masks = float_masks(items, window, q);
   auto out = torch::empty(q.sizes(), q.options());

@@ -15,44 +15,15 @@
 
 namespace radbert::napi {
 
-// Runs `exec` on the compute thread (waiting for it from a libuv worker thread) and settles a Promise with `done(env)` (on the JS thread) or with the error.
-class Task : public Napi::AsyncWorker {
+// Runs `exec` on the compute thread and settles a Promise on the JS thread with `done(env)`, or with the error that
+// `exec` or `done` threw. The compute thread hands the result straight back to the JS thread through one thread-safe
+// function per env (no libuv pool thread in between: one thread hand-off each way); it holds the event loop open
+// only while tasks are in flight.
+class Task {
  public:
   using Exec = std::function<void()>;
   using Done = std::function<Napi::Value(Napi::Env)>;
-  Task(Napi::Env env, Exec exec, Done done)
-      : Napi::AsyncWorker(env, "radbert-native"), deferred_(Napi::Promise::Deferred::New(env)),
-        exec_(std::move(exec)), done_(std::move(done)) {}
-  static Napi::Promise Run(Napi::Env env, Exec exec, Done done) {
-    auto* t = new Task(env, std::move(exec), std::move(done));
-    auto p = t->deferred_.Promise();
-    t->Queue();
-    return p;
-  }
-  void Execute() override {
-    try {
-      radbert::ComputeThread::get().run(exec_);
-    } catch (const std::exception& e) {
-      SetError(radbert::describe(e));
-    } catch (...) {
-      SetError("radbert-native: unknown native error");
-    }
-  }
-  void OnOK() override {
-    try {
-      deferred_.Resolve(done_(Env()));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    } catch (const std::exception& e) {
-      deferred_.Reject(Napi::Error::New(Env(), radbert::describe(e)).Value());
-    }
-  }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  Exec exec_;
-  Done done_;
+  static Napi::Promise Run(Napi::Env env, Exec exec, Done done);
 };
 
 [[noreturn]] void type_error(Napi::Env env, const std::string& msg);

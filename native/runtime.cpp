@@ -47,6 +47,14 @@ void ComputeThread::run(std::function<void()> fn) {
   done.get();
 }
 
+void ComputeThread::post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->queue.emplace_back(std::move(fn));
+  }
+  impl_->cv.notify_one();
+}
+
 void ComputeThread::set_threads(int n) { impl_->threads.store(n); }
 
 void ComputeThread::loop() {

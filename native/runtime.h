@@ -23,6 +23,8 @@ class ComputeThread {
   static ComputeThread& get();
   // Runs fn on the compute thread and waits; its exception, if any, is rethrown here.
   void run(std::function<void()> fn);
+  // Queues fn to run on the compute thread and returns at once (fn must not throw).
+  void post(std::function<void()> fn);
   // Thread count for libtorch, applied on the compute thread before its next job.
   void set_threads(int n);
 

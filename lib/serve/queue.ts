@@ -93,7 +93,8 @@ function positiveInt(name: string, v: number | undefined, def: number): number {
 }
 
 /**
- * A FIFO of forward calls merged into packed batches. One forward runs at a time; while it runs, calls queue up,
+ * A FIFO of forward calls merged into packed batches. A call that finds nothing running or waiting starts its forward
+ * at once. One forward runs at a time; while it runs, calls queue up,
  * and the next forward visits the waiting calls in arrival order, one sequence from each per round, until
  * maxBatchTokens or maxBatchSize is reached. Every forward serves the oldest waiting calls first, so a call's first
  * sequence runs after at most as many forwards as there are calls ahead of it (⌈calls ahead / maxBatchSize⌉ when
@@ -177,9 +178,13 @@ export class BatchQueue {
       );
     }
     return new Promise<Float32Array>((resolve, reject) => {
+      const idle = !this.running && !this.scheduled && this.waiting.length === 0;
       this.waiting.push({ seqs, out: new Float32Array(seqs.length * k), next: 0, outstanding: seqs.length, done: false, resolve, reject });
       this.waitingSeqs += seqs.length;
-      this.schedule();
+      // A call that finds the queue idle starts its forward now: it does not wait for company (calls that come
+      // while it runs are merged into the next forward).
+      if (idle) this.pump();
+      else this.schedule();
     });
   }
 
