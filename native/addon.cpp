@@ -391,6 +391,7 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  radbert::configure_malloc();
   auto* data = new AddonData();
   data->model_ctor = Napi::Persistent(Model::Define(env));
   env.SetInstanceData<AddonData>(data);

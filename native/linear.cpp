@@ -82,60 +82,90 @@ torch::Tensor onednn_linear(const torch::Tensor& x, const torch::Tensor& w, cons
   return pointwise_op().call(x, w, bias, "none", c10::List<std::optional<c10::Scalar>>(), std::nullopt);
 }
 
-// float32 training on oneDNN: the forward and both backward GEMMs (dx = dy w, dw = dy^T x) run on oneDNN, on
-// transposed views (no copies); the bias gradient is dy summed over rows, as libtorch's addmm backward computes it.
-// Two nodes, with and without bias: a custom node's inputs must all be defined tensors.
-torch::autograd::variable_list onednn_linear_backward(torch::autograd::AutogradContext* ctx,
-                                                      const torch::Tensor& grad, bool bias) {
+// Training on oneDNN: y = xc wc^T + bc, where xc, wc, bc are x, w, b in the compute dtype (float32: themselves; bf16
+// autocast: x cast here, w and b the step's cached bf16 copies). Backward: dx = dy wc, dw = dy^T xc, db = dy summed
+// over rows, each cast back to its input's dtype: what autocast's casts and addmm's backward compute, with the GEMMs on
+// transposed views (libtorch's addmm backward in bf16 makes dw transposed and pays a transposing copy to cast it).
+// Inputs (x, w, b, wc, bc); two nodes, with and without bias: a custom node's inputs must all be defined tensors.
+torch::Tensor onednn_train_forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                                   const torch::Tensor& w, const torch::Tensor& wc, const torch::Tensor& bc) {
+  const auto xc = x.scalar_type() == wc.scalar_type() ? x : x.to(wc.scalar_type());
+  ctx->save_for_backward({xc, wc});
+  ctx->saved_data["x_dtype"] = static_cast<int64_t>(x.scalar_type());
+  ctx->saved_data["w_dtype"] = static_cast<int64_t>(w.scalar_type());
+  return onednn_linear(xc, wc, bc);
+}
+
+torch::autograd::variable_list onednn_train_backward(torch::autograd::AutogradContext* ctx, const torch::Tensor& grad,
+                                                     bool bias) {
   const auto saved = ctx->get_saved_variables();
-  const auto &x = saved[0], &w = saved[1];
-  const auto gy = grad.contiguous();
-  torch::autograd::variable_list out(bias ? 3 : 2);
-  if (ctx->needs_input_grad(0)) out[0] = onednn_linear(gy, w.t(), {});
-  if (ctx->needs_input_grad(1)) out[1] = onednn_linear(gy.t(), x.t(), {});
-  if (bias && ctx->needs_input_grad(2)) out[2] = gy.sum(0);
+  const auto &xc = saved[0], &wc = saved[1];
+  const auto x_dtype = static_cast<at::ScalarType>(ctx->saved_data["x_dtype"].toInt());
+  const auto w_dtype = static_cast<at::ScalarType>(ctx->saved_data["w_dtype"].toInt());
+  const auto gy = grad.scalar_type() == wc.scalar_type() ? grad.contiguous() : grad.to(wc.scalar_type()).contiguous();
+  torch::autograd::variable_list out(bias ? 5 : 3);
+  if (ctx->needs_input_grad(0)) out[0] = onednn_linear(gy, wc.t(), {}).to(x_dtype);
+  if (ctx->needs_input_grad(1)) out[1] = onednn_linear(gy.t(), xc.t(), {}).to(w_dtype);
+  if (bias && ctx->needs_input_grad(2)) out[2] = gy.sum(0).to(w_dtype);
   return out;
 }
 
 struct OneDnnLinearFn : public torch::autograd::Function<OneDnnLinearFn> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
-                               const torch::Tensor& b) {
-    ctx->save_for_backward({x, w});
-    return onednn_linear(x, w, b);
+                               const torch::Tensor& b, const torch::Tensor& wc, const torch::Tensor& bc) {
+    return onednn_train_forward(ctx, x, w, wc, bc);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
-    return onednn_linear_backward(ctx, grads[0], true);
+    return onednn_train_backward(ctx, grads[0], true);
   }
 };
 
 struct OneDnnLinearNoBiasFn : public torch::autograd::Function<OneDnnLinearNoBiasFn> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w) {
-    ctx->save_for_backward({x, w});
-    return onednn_linear(x, w, {});
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
+                               const torch::Tensor& wc) {
+    return onednn_train_forward(ctx, x, w, wc, {});
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
-    return onednn_linear_backward(ctx, grads[0], false);
+    return onednn_train_backward(ctx, grads[0], false);
   }
 };
 
-// The cached oneDNN copy of (w, b) in `dtype`, rebuilt when w changed since it was made.
-const PackedWeight& packed(PackedWeight& cache, const torch::Tensor& w, const torch::Tensor& b, at::ScalarType dtype) {
-  const void* source = w.const_data_ptr();
-  const int64_t version = w._version();
-  const uint64_t epoch = weights_epoch();
-  if (!cache.weight.defined() || cache.source != source || cache.version != version || cache.epoch != epoch ||
-      cache.dtype != dtype) {
-    c10::InferenceMode guard;
-    cache.weight = reorder_op().call(w.detach().to(dtype), std::nullopt);
-    cache.bias = b.defined() ? b.detach().to(dtype) : torch::Tensor();
-    cache.source = source;
-    cache.version = version;
-    cache.epoch = epoch;
-    cache.dtype = dtype;
+// Whether the copy in `c` was made from w as it is now (same storage and version, no weights_changed() since).
+bool fresh(const CastWeight& c, const torch::Tensor& w, at::ScalarType dtype) {
+  return c.weight.defined() && c.source == w.const_data_ptr() && c.version == w._version() &&
+         c.epoch == weights_epoch() && c.dtype == dtype;
+}
+
+void stamp(CastWeight& c, const torch::Tensor& w, at::ScalarType dtype) {
+  c.source = w.const_data_ptr();
+  c.version = w._version();
+  c.epoch = weights_epoch();
+  c.dtype = dtype;
+}
+
+// The step's bf16 copies of (w, b) for training: made on first use after the weights changed (once per optimizer
+// step), plain dense tensors without autograd history (the node routes the gradients to w and b).
+const CastWeight& train_copy(CastWeight& c, const torch::Tensor& w, const torch::Tensor& b, at::ScalarType dtype) {
+  if (!fresh(c, w, dtype)) {
+    torch::NoGradGuard guard;
+    c.weight = w.detach().to(dtype);
+    c.bias = b.defined() ? b.detach().to(dtype) : torch::Tensor();
+    stamp(c, w, dtype);
   }
-  return cache;
+  return c;
+}
+
+// The oneDNN-reordered copy of (w, b) in `dtype` for inference, rebuilt when w changed since it was made.
+const CastWeight& packed(CastWeight& c, const torch::Tensor& w, const torch::Tensor& b, at::ScalarType dtype) {
+  if (!fresh(c, w, dtype)) {
+    c10::InferenceMode guard;
+    c.weight = reorder_op().call(w.detach().to(dtype), std::nullopt);
+    c.bias = b.defined() ? b.detach().to(dtype) : torch::Tensor();
+    stamp(c, w, dtype);
+  }
+  return c;
 }
 
 }  // namespace
@@ -174,7 +204,8 @@ std::vector<std::pair<std::string, std::string>> cpu_description() {
 }
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, PackedWeight& cache) {
-  if (x.device().type() != c10::DeviceType::CPU || x.dim() != 2) return torch::linear(x, w, b);
+  if (x.device().type() != c10::DeviceType::CPU || x.dim() != 2 || w.scalar_type() != at::kFloat)
+    return torch::linear(x, w, b);
   const bool autocast = at::autocast::is_autocast_enabled(c10::DeviceType::CPU);
   const auto dtype = autocast ? at::autocast::get_autocast_dtype(c10::DeviceType::CPU) : x.scalar_type();
   if (dtype != at::kFloat && dtype != at::kBFloat16) return torch::linear(x, w, b);
@@ -183,15 +214,18 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch
   const int chosen = g_fp32.load(std::memory_order_relaxed);
   const bool onednn_fp32 = (chosen < 0 ? gemm_policy().fp32 : static_cast<GemmBackend>(chosen)) == GemmBackend::OneDnn;
   if (grad) {
-    // bf16 autocast training stays on libtorch's autocast (its weight casts are made once per step and cached)
-    if (dtype == at::kFloat && onednn_fp32 && x.scalar_type() == at::kFloat)
-      return b.defined() ? OneDnnLinearFn::apply(x, w, b) : OneDnnLinearNoBiasFn::apply(x, w);
-    return torch::linear(x, w, b);
+    if (dtype == at::kFloat) {
+      if (!onednn_fp32 || x.scalar_type() != at::kFloat) return torch::linear(x, w, b);
+      return b.defined() ? OneDnnLinearFn::apply(x, w, b, w, b) : OneDnnLinearNoBiasFn::apply(x, w, w);
+    }
+    // bf16 autocast training: the step's bf16 copies, and no autocast casts of w and b per use
+    const auto& c = train_copy(cache.train, w, b, dtype);
+    return b.defined() ? OneDnnLinearFn::apply(x, w, b, c.weight, c.bias) : OneDnnLinearNoBiasFn::apply(x, w, c.weight);
   }
   if (dtype == at::kFloat && !onednn_fp32) return torch::linear(x, w, b);
   // Inference: the weight reordered once per version. Under bf16 autocast, as autocast's linear: input, weight and
   // bias in bf16, bf16 output (oneDNN is what libtorch's own bf16 matmul runs on).
-  const auto& p = packed(cache, w, b, dtype);
+  const auto& p = packed(cache.infer, w, b, dtype);
   return onednn_linear(x.scalar_type() == dtype ? x : x.to(dtype), p.weight, p.bias);
 }
 

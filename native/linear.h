@@ -38,14 +38,20 @@ const char* gemm_backend_name(GemmBackend b);
 // What this CPU is and can do, for version().cpu: vendor, model name, and ISA flags that matter for GEMMs.
 std::vector<std::pair<std::string, std::string>> cpu_description();
 
-// The oneDNN-reordered copy of one weight (and its bias in the same dtype), rebuilt when the weight may have changed:
-// another storage, version counter value or dtype, or any weights_changed() since it was made (runtime.h).
-struct PackedWeight {
+// A copy of one weight (and its bias) in another dtype or layout, valid while the weight is unchanged: same storage,
+// same version counter value, no weights_changed() since it was made (runtime.h), same dtype.
+struct CastWeight {
   torch::Tensor weight, bias;
   const void* source = nullptr;
   int64_t version = 0;
   uint64_t epoch = 0;
   at::ScalarType dtype = at::kFloat;
+};
+
+// What a Linear keeps between calls: for inference the weight reordered into oneDNN's blocked layout (fp32 or bf16);
+// for bf16 training the step's dense bf16 copy (made once per optimizer step, not cast per use).
+struct PackedWeight {
+  CastWeight infer, train;
 };
 
 // y = x w^T + b for x [N, in], w [out, in], b [out] or undefined, on the policy's path (see the top of this file).

@@ -10,11 +10,27 @@
 #include <thread>
 
 #include <cstdlib>  // defines __GLIBC__ on glibc
+#include <cstring>
 #ifdef __GLIBC__
 #include <malloc.h>  // malloc_trim
 #endif
 
 namespace radbert {
+
+void configure_malloc() {
+#ifdef __GLIBC__
+  static const bool done = [] {
+    const char* tunables = std::getenv("GLIBC_TUNABLES");
+    if ((tunables && std::strstr(tunables, "glibc.malloc.")) || std::getenv("MALLOC_MMAP_THRESHOLD_") ||
+        std::getenv("MALLOC_TRIM_THRESHOLD_"))
+      return false;  // the user's settings win
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    return true;
+  }();
+  (void)done;
+#endif
+}
 
 TrimHeapOnDestroy::~TrimHeapOnDestroy() {
 #ifdef __GLIBC__

@@ -60,6 +60,13 @@ class Autocast {
   at::ScalarType prev_dtype_ = at::kBFloat16;
 };
 
+// glibc's malloc gives large freed blocks back to the OS (blocks above a threshold are mmapped and unmapped; the heap
+// top is trimmed), so every training step page-faults its gradients and activations in again: on the AMD EPYC of the
+// benchmarks that made a ModernBERT-base step 1.2-1.7x slower. Called once when the addon loads: blocks up to 32 MB
+// come from the heap and up to 512 MB of free heap stay mapped (a freed model still gives its memory back: see
+// TrimHeapOnDestroy). Skipped when the user set GLIBC_TUNABLES glibc.malloc.* or MALLOC_{MMAP,TRIM}_THRESHOLD_.
+void configure_malloc();
+
 // Everything a model handle owns. Calls lock `mu`, so one forward/step runs at a time per model.
 // Hands the heap pages that a freed model leaves behind back to the OS (glibc keeps them otherwise, and repeated
 // load/close cycles grew RSS by ~80 %). The first member of ModelState, so it runs after every tensor is released.
