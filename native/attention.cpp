@@ -1,5 +1,7 @@
 #include "attention.h"
 
+#include "threads.h"
+
 #include <ATen/Parallel.h>
 #include <ATen/ThreadLocalState.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -299,6 +301,7 @@ torch::Tensor cuda_flash_varlen(const torch::Tensor& q, const torch::Tensor& k, 
 
 torch::Tensor varlen_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const Packed& batch, int64_t window, double dropout_p) {
+  KernelThreads threads;
   static const bool force_sdpa = force_sdpa_from_env();  // read once: the kernel must not change mid-training
   const auto kernel = select_kernel(q.device().type(), q.scalar_type(), q.size(2), dropout_p, force_sdpa);
   debug_once(kernel, q);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "runtime.h"
+#include "threads.h"
 
 namespace radbert {
 
@@ -20,25 +21,8 @@ struct EvalGuards {
   std::optional<c10::InferenceMode> inference;
   std::optional<torch::NoGradGuard> no_grad;
 };
-// A CPU forward over fewer tokens than this many per parameter-GFLOP runs on one thread (see ThreadBudget).
-// Every parallel region wakes the other threads: a few microseconds on an idle machine, tens when the cores are
-// shared, against a few microseconds of work per op for a small model on a short text.
-constexpr double kSerialForwardFlops = 1e8;
-
-// Lowers libtorch's intra-op threads to one for the scope when the forward's GEMM work (2 x tokens x linear
-// parameters) is below kSerialForwardFlops, and restores them after. Never raises them.
-class ThreadBudget {
- public:
-  ThreadBudget(const Config& c, int64_t tokens, bool cpu);
-  ~ThreadBudget();
-  ThreadBudget(const ThreadBudget&) = delete;
-  ThreadBudget& operator=(const ThreadBudget&) = delete;
-  // The estimate itself: 2 x tokens x (the encoder's linear parameters).
-  static double forward_flops(const Config& c, int64_t tokens);
-
- private:
-  int restore_ = 0;
-};
+// The GEMM work of a forward over `tokens` tokens: 2 x tokens x (the encoder's linear parameters).
+double forward_flops(const Config& c, int64_t tokens);
 
 class EvalScope {
  public:

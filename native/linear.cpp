@@ -1,6 +1,7 @@
 #include "linear.h"
 
 #include "runtime.h"
+#include "threads.h"
 
 #include <ATen/autocast_mode.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -204,6 +205,7 @@ std::vector<std::pair<std::string, std::string>> cpu_description() {
 }
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, PackedWeight& cache) {
+  KernelThreads threads;
   if (x.device().type() != c10::DeviceType::CPU || x.dim() != 2 || w.scalar_type() != at::kFloat)
     return torch::linear(x, w, b);
   const bool autocast = at::autocast::is_autocast_enabled(c10::DeviceType::CPU);
