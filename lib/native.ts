@@ -5,6 +5,7 @@
  * Promise; calls on one model are serialised by the model itself, so concurrent calls queue rather than race.
  */
 import * as fs from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 import * as path from 'node:path';
 
 /** Architecture heads the native model knows. */
@@ -212,8 +213,11 @@ export interface VersionInfo {
   threads: number;
   /** The attention kernel each device runs. */
   attention: { cpu: string; cuda: string };
-  /** The GEMM library of CPU linear layers per dtype ('mkl' | 'onednn') and why (RADBERT_GEMM, or the CPU vendor rule). */
-  gemm: { fp32: 'mkl' | 'onednn'; bf16: 'onednn'; reason: string };
+  /**
+   * The GEMM library of CPU linear layers per dtype, the setting ('libtorch': torch::linear everywhere, the reference
+   * path) and why it holds (RADBERT_GEMM, setGemm, or the CPU vendor rule).
+   */
+  gemm: { fp32: 'mkl' | 'onednn'; bf16: 'onednn' | 'libtorch-autocast'; mode: 'mkl' | 'onednn' | 'libtorch'; reason: string };
   /** The CPU: vendor id, model name, and the GEMM-relevant ISA flags it has (avx512_bf16, amx_bf16, ...). */
   cpu: { vendor: string; name: string; flags: string };
 }
@@ -225,10 +229,16 @@ export interface NativeAddon {
   /** Set libtorch's intra-op thread count. */
   setNumThreads(n: number): void;
   /**
-   * The GEMM library of float32 CPU linear layers from now on, process-wide: 'mkl', 'onednn', or 'auto' (the CPU rule:
-   * MKL on Intel, oneDNN elsewhere). Overrides RADBERT_GEMM; version().gemm tells the choice.
+   * The GEMM library of float32 CPU linear layers from now on, process-wide: 'mkl', 'onednn', 'auto' (the CPU rule:
+   * MKL on Intel, oneDNN elsewhere), or 'libtorch' (torch::linear for every dtype, as transformers runs it: the
+   * reference path). Overrides RADBERT_GEMM; version().gemm tells the choice.
    */
-  setGemm(name: 'auto' | 'mkl' | 'onednn'): void;
+  setGemm(name: 'auto' | 'mkl' | 'onednn' | 'libtorch'): void;
+  /**
+   * Let the running native job finish and start no other, for good: called on process 'exit', so that exit() does
+   * not destroy libtorch's static objects under a running forward. Not for use while the process goes on.
+   */
+  quiesce(): void;
   /** Build a model from a resolved config (optionally with HF's initialisation). */
   createModel(config: NativeConfig, options: CreateOptions): Promise<NativeModel>;
   /** Debug/test entry: the attention kernel and arguments a packed batch would get (runs nothing). */
@@ -281,6 +291,18 @@ export function native(): NativeAddon {
 }
 
 /**
+ * On process.exit(), wait for the native job that runs (see NativeAddon.quiesce); registered once per process, on the
+ * main thread only (a worker thread's exit ends the worker, not the process: the compute thread serves the others).
+ */
+function quiesceAtExit(addon: NativeAddon): void {
+  const key = Symbol.for('radbert-native.quiesceAtExit');
+  const g = globalThis as unknown as Record<symbol, boolean>;
+  if (g[key] || !isMainThread) return;
+  g[key] = true;
+  process.on('exit', () => addon.quiesce());
+}
+
+/**
  * libtorch's OpenMP (GNU libgomp) reads its wait policy once, when the addon loads it. Its default spins up to 300,000
  * times at every barrier: when other processes share the cores, a spinning thread holds the core that the thread it
  * waits for needs, and a model call took 150x longer (issue 12). Passive waiting sleeps at once instead. Applied only
@@ -305,6 +327,7 @@ function loadFirst(tried: string[]): NativeAddon {
     try {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
       cached = require(file) as NativeAddon;
+      quiesceAtExit(cached);
       return cached;
     } catch (err) {
       tried.push(`${file} (${(err as Error).message})`);

@@ -304,8 +304,10 @@ Napi::Value Version(const Napi::CallbackInfo& info) {
   auto gemm = Napi::Object::New(env);
   try {
     const auto policy = radbert::gemm_policy();
-    gemm.Set("fp32", radbert::gemm_backend_name(policy.fp32));
-    gemm.Set("bf16", radbert::gemm_backend_name(radbert::GemmBackend::OneDnn));
+    const bool libtorch = policy.fp32 == radbert::GemmBackend::Libtorch;
+    gemm.Set("fp32", radbert::gemm_backend_name(libtorch ? radbert::GemmBackend::Mkl : policy.fp32));
+    gemm.Set("bf16", libtorch ? "libtorch-autocast" : radbert::gemm_backend_name(radbert::GemmBackend::OneDnn));
+    gemm.Set("mode", libtorch ? "libtorch" : radbert::gemm_backend_name(policy.fp32));
     gemm.Set("reason", policy.reason);
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
@@ -327,12 +329,18 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SetGemm(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsString()) type_error(info.Env(), "setGemm(name): name must be 'auto', 'mkl' or 'onednn'");
+  if (info.Length() < 1 || !info[0].IsString())
+    type_error(info.Env(), "setGemm(name): name must be 'auto', 'mkl', 'onednn' or 'libtorch'");
   try {
     radbert::set_gemm_policy(info[0].As<Napi::String>().Utf8Value());
   } catch (const std::exception& e) {
     throw Napi::TypeError::New(info.Env(), e.what());
   }
+  return info.Env().Undefined();
+}
+
+Napi::Value Quiesce(const Napi::CallbackInfo& info) {
+  ComputeThread::get().quiesce();
   return info.Env().Undefined();
 }
 
@@ -398,6 +406,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::Function::New(env, Version, "version"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("setGemm", Napi::Function::New(env, SetGemm, "setGemm"));
+  exports.Set("quiesce", Napi::Function::New(env, Quiesce, "quiesce"));
   exports.Set("createModel", Napi::Function::New(env, CreateModel, "createModel"));
   exports.Set("attentionPlan", Napi::Function::New(env, radbert::AttentionPlan, "attentionPlan"));  // [attn hook]
   return exports;

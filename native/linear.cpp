@@ -41,12 +41,13 @@ std::string cpu_vendor() {
 // RADBERT_GEMM / set_gemm_policy(): "auto" or "" → the CPU rule; "mkl" / "onednn" forced; `source` names the setting.
 GemmPolicy policy_for(const std::string& v, const std::string& source) {
   GemmPolicy p;
-  if (v == "mkl" || v == "onednn") {
-    p.fp32 = v == "mkl" ? GemmBackend::Mkl : GemmBackend::OneDnn;
+  if (v == "mkl" || v == "onednn" || v == "libtorch") {
+    p.fp32 = v == "mkl" ? GemmBackend::Mkl : v == "onednn" ? GemmBackend::OneDnn : GemmBackend::Libtorch;
     p.reason = source + "=" + v;
     return p;
   }
-  if (!v.empty() && v != "auto") throw std::invalid_argument(source + " must be 'auto', 'mkl' or 'onednn', got '" + v + "'");
+  if (!v.empty() && v != "auto")
+    throw std::invalid_argument(source + " must be 'auto', 'mkl', 'onednn' or 'libtorch', got '" + v + "'");
   const std::string vendor = cpu_vendor();
   // MKL dispatches its fast kernels on Intel processors only; oneDNN (Intel's too) picks its kernels by ISA.
   p.fp32 = vendor == "GenuineIntel" ? GemmBackend::Mkl : GemmBackend::OneDnn;
@@ -171,7 +172,14 @@ const CastWeight& packed(CastWeight& c, const torch::Tensor& w, const torch::Ten
 
 }  // namespace
 
-const char* gemm_backend_name(GemmBackend b) { return b == GemmBackend::Mkl ? "mkl" : "onednn"; }
+const char* gemm_backend_name(GemmBackend b) {
+  switch (b) {
+    case GemmBackend::Mkl: return "mkl";
+    case GemmBackend::OneDnn: return "onednn";
+    case GemmBackend::Libtorch: return "libtorch";
+  }
+  return "?";
+}
 
 GemmPolicy gemm_policy() {
   std::lock_guard<std::mutex> lock(g_policy_mu);
@@ -214,7 +222,9 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch
   const bool grad = torch::GradMode::is_enabled() &&
                     (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad()));
   const int chosen = g_fp32.load(std::memory_order_relaxed);
-  const bool onednn_fp32 = (chosen < 0 ? gemm_policy().fp32 : static_cast<GemmBackend>(chosen)) == GemmBackend::OneDnn;
+  const auto backend = chosen < 0 ? gemm_policy().fp32 : static_cast<GemmBackend>(chosen);
+  if (backend == GemmBackend::Libtorch) return torch::linear(x, w, b);
+  const bool onednn_fp32 = backend == GemmBackend::OneDnn;
   if (grad) {
     if (dtype == at::kFloat) {
       if (!onednn_fp32 || x.scalar_type() != at::kFloat) return torch::linear(x, w, b);

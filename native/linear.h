@@ -20,18 +20,20 @@
 
 namespace radbert {
 
-enum class GemmBackend { Mkl, OneDnn };
+// Libtorch: torch::linear for every dtype, as libtorch (and so transformers) runs it: MKL in float32, libtorch's
+// autocast linear (weights cast per use) under bf16 autocast. The reference path, for comparisons.
+enum class GemmBackend { Mkl, OneDnn, Libtorch };
 
 struct GemmPolicy {
-  GemmBackend fp32 = GemmBackend::Mkl;  // float32 linear layers (bfloat16 always runs on oneDNN)
-  std::string reason;                   // why: the env variable, or the CPU vendor rule
+  GemmBackend fp32 = GemmBackend::Mkl;  // float32 linear layers; bf16 runs on oneDNN unless Libtorch
+  std::string reason;                   // why: the env variable or setGemm, or the CPU vendor rule
 };
 
 // The process's policy: RADBERT_GEMM or the CPU rule, decided on first use, or what set_gemm_policy() chose last.
 // Throws std::invalid_argument for a bad RADBERT_GEMM.
 GemmPolicy gemm_policy();
-// "auto" (the CPU rule, ignoring RADBERT_GEMM), "mkl" or "onednn" from now on, process-wide (native().setGemm()).
-// Throws std::invalid_argument for another name.
+// "auto" (the CPU rule, ignoring RADBERT_GEMM), "mkl", "onednn" or "libtorch" from now on, process-wide
+// (native().setGemm()). Throws std::invalid_argument for another name.
 void set_gemm_policy(const std::string& name);
 const char* gemm_backend_name(GemmBackend b);
 

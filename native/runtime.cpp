@@ -40,14 +40,28 @@ TrimHeapOnDestroy::~TrimHeapOnDestroy() {
 
 struct ComputeThread::Impl {
   std::mutex mu;
-  std::condition_variable cv;
+  std::condition_variable cv;       // a job was queued, or the process is exiting
+  std::condition_variable idle_cv;  // the running job ended
   std::deque<std::packaged_task<void()>> queue;
   std::atomic<int> threads{0};
+  bool busy = false;     // a job is running
+  bool exiting = false;  // exit() was called: start no more jobs
 };
 
 ComputeThread& ComputeThread::get() {
   static ComputeThread* instance = new ComputeThread();  // leaked on purpose: no destructor races at process exit
   return *instance;
+}
+
+// On process.exit() the job that runs is let finish and no other starts, before exit() destroys libtorch's static
+// objects (oneDNN's primitive cache among them): a forward still running then crashed the process as it exited.
+// lib/native.ts calls it from process's 'exit' event; an atexit handler would run too late (after the statics that
+// libtorch creates lazily, on first use, are already gone).
+void ComputeThread::quiesce() {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  impl_->exiting = true;
+  impl_->cv.notify_all();
+  impl_->idle_cv.wait(lock, [this] { return !impl_->busy; });
 }
 
 ComputeThread::ComputeThread() : impl_(new Impl()) { std::thread([this] { loop(); }).detach(); }
@@ -80,9 +94,10 @@ void ComputeThread::loop() {
     std::packaged_task<void()> task;
     {
       std::unique_lock<std::mutex> lock(impl_->mu);
-      impl_->cv.wait(lock, [this] { return !impl_->queue.empty(); });
+      impl_->cv.wait(lock, [this] { return !impl_->queue.empty() && !impl_->exiting; });
       task = std::move(impl_->queue.front());
       impl_->queue.pop_front();
+      impl_->busy = true;
     }
     const int want = impl_->threads.load();
     if (want > 0 && want != applied) {
@@ -90,6 +105,11 @@ void ComputeThread::loop() {
       applied = want;
     }
     task();
+    {
+      std::lock_guard<std::mutex> lock(impl_->mu);
+      impl_->busy = false;
+    }
+    impl_->idle_cv.notify_all();
   }
 }
 

@@ -27,6 +27,8 @@ class ComputeThread {
   void post(std::function<void()> fn);
   // Thread count for libtorch, applied on the compute thread before its next job.
   void set_threads(int n);
+  // Waits for the running job to end and starts no other, ever (on process exit: see runtime.cpp).
+  void quiesce();
 
  private:
   ComputeThread();

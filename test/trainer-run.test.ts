@@ -70,14 +70,14 @@ const evalsOf = (h: Log) => h.filter((e) => e.eval_loss !== undefined);
 describeNative()('whole runs vs HF Trainer on the same batches (bench/hf_mlm.py, bench/hf_train.py --stream radbert)', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'radbert-trainer-run-'));
   let threads = 0;
-  let gemm: 'mkl' | 'onednn' = 'mkl';
+  let gemm: 'mkl' | 'onednn' | 'libtorch' = 'mkl';
   beforeAll(() => {
-    ({ threads, gemm: { fp32: gemm } } = native().version());
-    // These tests compare the trainer with HF Trainer step by step, so our linear layers run on the GEMM library HF's
-    // do (MKL): another library's summation order (oneDNN, the default on non-Intel CPUs) is rounding that Adam at
-    // these rates carries into the weights at lr's scale. oneDNN's own numerics are checked by parity.test.ts and
-    // trajectory.test.ts (one step; ten steps) against the same bounds.
-    native().setGemm('mkl');
+    ({ threads, gemm: { mode: gemm } } = native().version());
+    // These tests compare the trainer with HF Trainer step by step, so our linear layers run as HF's do (libtorch's
+    // torch::linear: MKL): another library's summation order (oneDNN, the default on non-Intel CPUs) is rounding that
+    // Adam at these rates carries into the weights at lr's scale. oneDNN's own numerics are checked by parity.test.ts
+    // and trajectory.test.ts (one step; ten steps) and cpu-speed.test.ts against the same bounds.
+    native().setGemm('libtorch');
   });
   afterAll(() => {
     fs.rmSync(tmp, { recursive: true, force: true });
