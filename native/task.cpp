@@ -1,9 +1,10 @@
 // Task::Run (napi_args.h): a job goes from the JS thread to the compute thread, and its result comes back through
 // the env's thread-safe function.
 //
-// Lifetime: each job acquires the thread-safe function on the JS thread before it is posted and the compute thread
-// releases it after calling it, so the function outlives every job in flight. When the env is torn down (a worker
-// thread exits) its cleanup hook aborts the function: jobs still running then have their results dropped.
+// Lifetime: Node destroys an env's thread-safe functions when the env is torn down (a worker thread ends), whoever
+// still holds them. So the compute thread only calls the function under the port's lock and while the port is
+// alive; the env's cleanup hook, which runs before Node's own teardown of the function, marks it dead under the same
+// lock. A job that ends after that has its result dropped (nobody is left to receive it).
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,6 +17,8 @@ namespace radbert::napi {
 namespace {
 
 struct Port {
+  std::mutex mu;  // guards alive and every use of tsfn off the JS thread
+  bool alive = true;
   napi_threadsafe_function tsfn = nullptr;
   int64_t in_flight = 0;  // JS thread only: jobs posted and not yet settled (the function is ref'd while > 0)
 };
@@ -28,9 +31,9 @@ struct Job {
   std::string error;
 };
 
-// The env's port, created on first use (JS thread of that env).
+// The env's port, created on first use (JS thread of that env); shared with the jobs in flight.
 std::mutex g_ports_mu;
-std::unordered_map<napi_env, Port*> g_ports;
+std::unordered_map<napi_env, std::shared_ptr<Port>> g_ports;
 
 // Settles the promise of `job` on the JS thread: done(env)'s value, or the error of exec or done.
 void settle(Napi::Env env, Job& job) {
@@ -53,7 +56,7 @@ void settle(Napi::Env env, Job& job) {
 
 void call_js(napi_env env, napi_value /*js_callback*/, void* context, void* data) {
   std::unique_ptr<Job> job(static_cast<Job*>(data));
-  if (env == nullptr) return;  // the env is being torn down: nobody waits for this promise any more
+  if (env == nullptr) return;  // the function is being torn down: nobody waits for this promise any more
   auto* port = static_cast<Port*>(context);
   if (--port->in_flight == 0) napi_unref_threadsafe_function(env, port->tsfn);
   Napi::Env e(env);
@@ -65,54 +68,51 @@ void call_js(napi_env env, napi_value /*js_callback*/, void* context, void* data
   }
 }
 
+// The env's cleanup hook: no job may use the function from now on.
 void drop_port(void* arg) {
-  auto* port = static_cast<Port*>(arg);
+  std::shared_ptr<Port> port;
   {
     std::lock_guard<std::mutex> lock(g_ports_mu);
     for (auto it = g_ports.begin(); it != g_ports.end(); ++it)
-      if (it->second == port) {
+      if (it->second.get() == arg) {
+        port = it->second;
         g_ports.erase(it);
         break;
       }
   }
+  if (!port) return;
+  std::lock_guard<std::mutex> lock(port->mu);
+  port->alive = false;
   napi_release_threadsafe_function(port->tsfn, napi_tsfn_abort);
-  // the Port itself is freed by the function's finalizer, after the last job released it
 }
 
-Port& port_of(Napi::Env env) {
+std::shared_ptr<Port> port_of(Napi::Env env) {
   std::lock_guard<std::mutex> lock(g_ports_mu);
   auto it = g_ports.find(env);
-  if (it != g_ports.end()) return *it->second;
-  auto* port = new Port();
+  if (it != g_ports.end()) return it->second;
+  auto port = std::make_shared<Port>();
   napi_value name;
-  NAPI_THROW_IF_FAILED(env, napi_create_string_utf8(env, "radbert-native", NAPI_AUTO_LENGTH, &name), *port);
-  const napi_status st = napi_create_threadsafe_function(
-      env, nullptr, nullptr, name, /*max_queue_size=*/0, /*initial_thread_count=*/1, /*finalize_data=*/port,
-      [](napi_env, void* data, void*) { delete static_cast<Port*>(data); }, port, call_js, &port->tsfn);
-  if (st != napi_ok) {
-    delete port;
+  if (napi_create_string_utf8(env, "radbert-native", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_threadsafe_function(env, nullptr, nullptr, name, /*max_queue_size=*/0, /*initial_thread_count=*/1,
+                                      nullptr, nullptr, port.get(), call_js, &port->tsfn) != napi_ok)
     throw Napi::Error::New(env, "radbert-native: could not create the completion channel of the compute thread");
-  }
   napi_unref_threadsafe_function(env, port->tsfn);  // idle: does not keep the process alive
-  napi_add_env_cleanup_hook(env, drop_port, port);
+  napi_add_env_cleanup_hook(env, drop_port, port.get());
   g_ports.emplace(env, port);
-  return *port;
+  return port;
 }
 
 }  // namespace
 
 Napi::Promise Task::Run(Napi::Env env, Exec exec, Done done) {
-  Port& port = port_of(env);
+  auto port = port_of(env);
   auto job = std::make_unique<Job>();
   job->exec = std::move(exec);
   job->done = std::move(done);
   napi_value promise;
   NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &job->deferred, &promise), Napi::Promise());
-  if (napi_acquire_threadsafe_function(port.tsfn) != napi_ok)
-    throw Napi::Error::New(env, "radbert-native: this thread is shutting down");
-  if (port.in_flight++ == 0) napi_ref_threadsafe_function(env, port.tsfn);
-  const napi_threadsafe_function tsfn = port.tsfn;
-  ComputeThread::get().post([job = job.release(), tsfn] {
+  if (port->in_flight++ == 0) napi_ref_threadsafe_function(env, port->tsfn);
+  ComputeThread::get().post([job = job.release(), port] {
     try {
       job->exec();
     } catch (const std::exception& e) {
@@ -122,8 +122,8 @@ Napi::Promise Task::Run(Napi::Env env, Exec exec, Done done) {
       job->failed = true;
       job->error = "radbert-native: unknown native error";
     }
-    if (napi_call_threadsafe_function(tsfn, job, napi_tsfn_blocking) != napi_ok) delete job;  // the env is closing
-    napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+    std::lock_guard<std::mutex> lock(port->mu);
+    if (!port->alive || napi_call_threadsafe_function(port->tsfn, job, napi_tsfn_nonblocking) != napi_ok) delete job;
   });
   return Napi::Promise(env, promise);
 }
