@@ -117,7 +117,7 @@ for (const preset of presets) {
   const texts = parityTexts(allInputs.infer);
   const model = path.join(cache, preset);
   const got = Object.fromEntries(['hf', ...(withTjs ? ['tjs'] : []), 'ours'].map((w) => [w, side(w, { model, mode: 'logits', texts })]));
-  versions.torch = got.ours.torch;
+  Object.assign(versions, { torch: got.ours.torch, ours_gemm: got.ours.gemm });
   if (got.tjs) Object.assign(versions, { onnxruntime_node: got.tjs.onnxruntime, transformers_js: got.tjs.transformers_js });
   const diff = { ours_vs_hf: maxAbsDiff(got.ours.logits, got.hf.logits) };
   if (got.tjs) Object.assign(diff, { tjs_vs_hf: maxAbsDiff(got.tjs.logits, got.hf.logits), ours_vs_tjs: maxAbsDiff(got.ours.logits, got.tjs.logits) });
@@ -187,6 +187,7 @@ const record = { date: stamp(), command: `npm run bench -- ${argv.join(' ')}`.tr
 const file = resultFile(record.date, `${quick ? '-quick' : ''}${backgroundLoad ? `-load${backgroundLoad}` : ''}`);
 writeRecord(file, record);
 console.log(`${cpuLine(cpu)}; ${threads} threads${backgroundLoad ? `, ${backgroundLoad} busy background processes` : ''}; load average before ${record.loadavg_before.join(' ')}, after ${record.loadavg_after.join(' ')}`);
+if (versions.ours_gemm) console.log(`radbert-native's linear layers: fp32 ${versions.ours_gemm.fp32}, bf16 ${versions.ours_gemm.bf16} (${versions.ours_gemm.reason})`);
 console.log(formatRows(record).join('\n'));
 if (gemm) console.log(['', ...formatGemm(gemm)].join('\n'));
 console.log(`written ${path.relative(root, file)}`);

@@ -11,7 +11,8 @@ runWorker(async () => {
   const inputs = JSON.parse(fs.readFileSync(args.inputs, 'utf8'));
   const bf16 = args.bf16 === true;
   const clf = await load(args.model, { maxLength: args.max_length ?? 256, dtype: bf16 ? 'bfloat16' : 'float32' });
-  const result = { side: 'ours', torch: native().version().torch };
+  const { torch, gemm } = native().version();
+  const result = { side: 'ours', torch, gemm }; // gemm: the linear-layer backend per dtype the addon chose on this CPU
   if (args.mode === 'startup') {
     await clf.predict('CT of Chest with pneumothorax');
     result.startup_s = Number(process.hrtime.bigint() - tStart) / 1e9;
