@@ -12,6 +12,9 @@
  * compared with ours (the servers compute the same thing). `uptime` load averages before and after are recorded: the
  * machine may be shared. Results: bench/results/<date>-serve.json and a table on stdout.
  *
+ * Both modes record the CPU (model, GEMM flags) and, unless `--no-gemm`, the GEMM GFLOP/s of base's linear layers
+ * measured before the load (bench/common.js).
+ *
  * `npm run bench -- --budget [--presets base] [--bf16]`: packed-forward throughput (tokens/s) against the token
  * budget of one forward, the measurement behind DEFAULT_MAX_BATCH_TOKENS.
  */
@@ -19,6 +22,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { spawn, execFileSync } = require('child_process');
+const { cpuInfo, cpuLine, loadavg, measureGemm, formatGemm, pythonRef } = require('./common.js');
 
 const root = path.resolve(__dirname, '..');
 
@@ -28,12 +32,6 @@ function flag(argv, name, def) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const loadavg = () => os.loadavg().map((x) => Number(x.toFixed(2)));
-
-/** The Python reference venv's interpreter. */
-function pythonRef() {
-  return path.join(execFileSync('bash', [path.join(root, 'scripts', 'pyref-venv.sh')], { encoding: 'utf8' }).trim().split('\n').pop(), 'bin', 'python');
-}
 
 /** Captions: the bench inputs (test then train captions of roco-radiology-mini), in a fixed shuffled order. */
 function captions(inputsFile) {
@@ -191,12 +189,13 @@ async function serveBench(argv) {
   const record = {
     date: new Date().toISOString(),
     command: `npm run bench -- ${argv.join(' ')}`,
-    machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, threads, memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+    machine: { cpu: os.cpus()[0]?.model, cpu_info: cpuInfo(), cores: os.cpus().length, threads, memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
     load: { connections, duration_s: durationS, warmup_s: warmupS, request: 'POST /predict {"inputs": one caption}', captions: texts.length },
     loadavg_before: loadavg(),
     rows: [],
   };
   process.stderr.write(`serve bench: load average before ${record.loadavg_before.join(' ')}\n`);
+  record.gemm = argv.includes('--no-gemm') ? null : measureGemm(python, { threads });
   for (const preset of presets) {
     for (const dtype of dtypes) {
       const model = path.join(cache, preset);
@@ -235,7 +234,7 @@ async function serveBench(argv) {
   const file = path.join(__dirname, 'results', `${record.date.replace(/[:.]/g, '-')}-serve.json`);
   fs.writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
   const f = (x, d = 1) => (x === null || x === undefined ? '–' : x.toFixed(d));
-  console.log(`${record.machine.cpu}, ${threads} threads; ${connections} connections, ${durationS} s; load average before ${record.loadavg_before.join(' ')}, after ${record.loadavg_after.join(' ')}`);
+  console.log(`${cpuLine(record.machine.cpu_info)}; ${threads} threads; ${connections} connections, ${durationS} s; load average before ${record.loadavg_before.join(' ')}, after ${record.loadavg_after.join(' ')}`);
   console.log('| preset | dtype | server | requests/s | p50 ms | p99 ms | texts/forward | errors | × bs1 | × HF | peak RSS MB |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of ratioRows) {
@@ -243,6 +242,7 @@ async function serveBench(argv) {
       `| ${r.preset} | ${r.dtype} | ${r.target} | ${f(r.requests_per_s)} | ${f(r.latency_ms.p50, 0)} | ${f(r.latency_ms.p99, 0)} | ${f(r.mean_batch_size)} | ${r.errors} | ${f(r.vs_bs1, 2)} | ${f(r.vs_hf, 2)} | ${f(r.peak_rss_mb, 0)} |`,
     );
   }
+  if (record.gemm) console.log(['', ...formatGemm(record.gemm)].join('\n'));
   console.log(`written ${path.relative(root, file)}`);
 }
 
@@ -258,7 +258,8 @@ async function budgetBench(argv) {
   const { load: loadModel, native, packBatch } = require(root);
   native().setNumThreads(threads);
   const texts = captions(path.join(cache, 'inputs.json'));
-  const record = { date: new Date().toISOString(), command: `npm run bench -- ${argv.join(' ')}`, cpu: os.cpus()[0]?.model, threads, loadavg_before: loadavg(), rows: [] };
+  const record = { date: new Date().toISOString(), command: `npm run bench -- ${argv.join(' ')}`, cpu: os.cpus()[0]?.model, cpu_info: cpuInfo(), threads, loadavg_before: loadavg(), rows: [] };
+  record.gemm = argv.includes('--no-gemm') ? null : measureGemm(python, { threads });
   for (const preset of presets) {
     for (const dtype of argv.includes('--bf16') ? ['float32', 'bfloat16'] : ['float32']) {
       const clf = await loadModel(path.join(cache, preset), { dtype });
@@ -300,9 +301,11 @@ async function budgetBench(argv) {
   fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
   const file = path.join(__dirname, 'results', `${record.date.replace(/[:.]/g, '-')}-budget.json`);
   fs.writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+  console.log(`${cpuLine(record.cpu_info)}; ${threads} threads; load average before ${record.loadavg_before.join(' ')}, after ${record.loadavg_after.join(' ')}`);
   console.log('| preset | dtype | token budget | texts/forward | forward ms | tokens/s |');
   console.log('| --- | --- | --- | --- | --- | --- |');
   for (const r of record.rows) console.log(`| ${r.preset} | ${r.dtype} | ${r.budget} | ${r.texts_per_forward.toFixed(1)} | ${r.forward_ms.toFixed(0)} | ${r.tokens_per_s.toFixed(0)} |`);
+  if (record.gemm) console.log(['', ...formatGemm(record.gemm)].join('\n'));
   console.log(`written ${path.relative(root, file)}`);
 }
 

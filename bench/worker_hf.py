@@ -1,5 +1,5 @@
 """One side of `npm run bench`: Hugging Face transformers + torch, the Python reference.
-usage: python bench/worker_hf.py '{"mode": "infer"|"train"|"startup", "model": DIR, "inputs": FILE, ...}' → JSON on stdout"""
+usage: python bench/worker_hf.py '{"mode": "infer"|"train"|"startup"|"logits", "model": DIR, "inputs": FILE, ...}' → JSON on stdout"""
 import json, sys, time
 t_start = time.perf_counter()
 args = json.loads(sys.argv[1])
@@ -49,6 +49,10 @@ if mode == "startup":
     model.eval()
     forward(["CT of Chest with pneumothorax"])
     result["startup_s"] = time.perf_counter() - t_start
+elif mode == "logits":
+    # the parity check before timing: args["texts"] as one padded batch
+    model.eval()
+    result["logits"] = forward(args["texts"]).float().tolist()
 elif mode == "infer":
     model.eval()
     texts = inputs["infer"]

@@ -4,50 +4,23 @@ const tStart = process.hrtime.bigint();
 const args = JSON.parse(process.argv[2]);
 const fs = require('fs');
 const { load, packBatch, native } = require('..');
+const { peakRssMb, timed, inferBench, logitsRows, runWorker } = require('./worker_util.js');
 
-function peakRssMb() {
-  const line = fs.readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
-  return Number(line.split(/\s+/)[1]) / 1024;
-}
-const now = () => Number(process.hrtime.bigint()) / 1e9;
-
-async function timed(fn, reps, warmup) {
-  for (let i = 0; i < warmup; i++) await fn();
-  const ts = [];
-  for (let i = 0; i < reps; i++) {
-    const t = now();
-    await fn();
-    ts.push(now() - t);
-  }
-  return ts;
-}
-
-(async () => {
+runWorker(async () => {
   if (args.threads) native().setNumThreads(args.threads);
   const inputs = JSON.parse(fs.readFileSync(args.inputs, 'utf8'));
   const bf16 = args.bf16 === true;
   const clf = await load(args.model, { maxLength: args.max_length ?? 256, dtype: bf16 ? 'bfloat16' : 'float32' });
-  const result = { side: 'ours', torch: native().version().torch };
+  const { torch, gemm } = native().version();
+  const result = { side: 'ours', torch, gemm }; // gemm: the linear-layer backend per dtype the addon chose on this CPU
   if (args.mode === 'startup') {
     await clf.predict('CT of Chest with pneumothorax');
     result.startup_s = Number(process.hrtime.bigint() - tStart) / 1e9;
+  } else if (args.mode === 'logits') {
+    Object.assign(result, await logitsRows((texts) => clf.logits(texts), args.texts));
+    result.lengths = clf.encode(inputs.infer).map((s) => s.length); // tokens of each caption (same tokenizer on all sides)
   } else if (args.mode === 'infer') {
-    const texts = inputs.infer;
-    const bs = args.batch_size;
-    const n = args.n ?? texts.length;
-    const run = async () => {
-      for (let i = 0; i < n; i += bs) await clf.logits(texts.slice(i, i + bs));
-    };
-    result.seconds = await timed(run, args.reps ?? 3, args.warmup ?? 1);
-    result.samples = n;
-    if (bs === 1) {
-      result.latency_s = [];
-      for (const t of texts.slice(0, n)) {
-        const s = now();
-        await clf.logits([t]);
-        result.latency_s.push(now() - s);
-      }
-    }
+    Object.assign(result, await inferBench((texts) => clf.logits(texts), inputs.infer, args));
   } else if (args.mode === 'train') {
     // warm-up steps on batches 0..warmup-1, then `reps` repetitions of the same `steps` batches that follow
     const bs = args.batch_size ?? 8;
@@ -70,8 +43,5 @@ async function timed(fn, reps, warmup) {
   }
   result.peak_rss_mb = peakRssMb();
   clf.close();
-  process.stdout.write(JSON.stringify(result) + '\n');
-})().catch((e) => {
-  console.error(e);
-  process.exit(1);
+  return result;
 });
