@@ -123,6 +123,16 @@ torch::Tensor band_mask(int64_t len, int64_t window, const torch::Device& device
   return dist.le(window);
 }
 
+// Multiply-adds of q k^T and p v over a packed batch, times 2: every token attends to min(len, 2 window + 1) keys.
+double attention_flops(const std::vector<int64_t>& cu, int64_t window, int64_t width) {
+  double flops = 0;
+  for (size_t i = 0; i + 1 < cu.size(); ++i) {
+    const double len = static_cast<double>(cu[i + 1] - cu[i]);
+    flops += 4.0 * len * (window < 0 ? len : std::min(len, 2.0 * static_cast<double>(window) + 1.0)) * static_cast<double>(width);
+  }
+  return flops;
+}
+
 // ---- sdpa-per-sequence ----------------------------------------------------------------------------------------
 torch::Tensor sdpa_per_sequence(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                 const Packed& batch, int64_t window, double dropout_p) {
@@ -233,6 +243,7 @@ struct CpuFlashPacked : public torch::autograd::Function<CpuFlashPacked> {
     const auto cu_list = ctx->saved_data["cu"].toIntList();
     const std::vector<int64_t> cu(cu_list.begin(), cu_list.end());
     const int64_t window = ctx->saved_data["window"].toInt();
+    KernelThreads threads(3.0 * attention_flops(cu, window, q.size(1) * q.size(2)));
     const auto items = plan_cpu_items(cu, q.size(1), window, at::get_num_threads());
     const auto masks = float_masks(items, window, q);
     const auto& grad = grads[0];
@@ -301,7 +312,7 @@ torch::Tensor cuda_flash_varlen(const torch::Tensor& q, const torch::Tensor& k, 
 
 torch::Tensor varlen_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const Packed& batch, int64_t window, double dropout_p) {
-  KernelThreads threads;
+  KernelThreads threads(attention_flops(batch.cu, window, q.size(1) * q.size(2)));
   static const bool force_sdpa = force_sdpa_from_env();  // read once: the kernel must not change mid-training
   const auto kernel = select_kernel(q.device().type(), q.scalar_type(), q.size(2), dropout_p, force_sdpa);
   debug_once(kernel, q);

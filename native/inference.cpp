@@ -6,14 +6,8 @@
 
 namespace radbert {
 
-double forward_flops(const Config& c, int64_t tokens) {
-  const double h = static_cast<double>(c.hidden_size), i = static_cast<double>(c.intermediate_size);
-  // per layer: Wqkv 3h^2, attention Wo h^2, MLP Wi 2hi, MLP Wo ih
-  return 2.0 * static_cast<double>(tokens) * static_cast<double>(c.num_hidden_layers) * (4.0 * h * h + 3.0 * h * i);
-}
-
 EvalScope::EvalScope(ModelState& s, bool bf16, int64_t tokens)
-    : threads_(tokens, s.module->config.hidden_size, forward_flops(s.module->config, tokens), s.device.is_cpu()),
+    : threads_(tokens, s.module->config.hidden_size, s.device.is_cpu()),
       guards_(bf16, s.device.is_cuda()), autocast_(bf16, s.device.type(), /*keep_cache=*/true) {
   s.module->eval();
 }

@@ -21,9 +21,6 @@ struct EvalGuards {
   std::optional<c10::InferenceMode> inference;
   std::optional<torch::NoGradGuard> no_grad;
 };
-// The GEMM work of a forward over `tokens` tokens: 2 x tokens x (the encoder's linear parameters).
-double forward_flops(const Config& c, int64_t tokens);
-
 class EvalScope {
  public:
   EvalScope(ModelState& s, bool bf16, int64_t tokens);

@@ -104,6 +104,7 @@ torch::autograd::variable_list onednn_train_backward(torch::autograd::AutogradCo
   const auto &xc = saved[0], &wc = saved[1];
   const auto x_dtype = static_cast<at::ScalarType>(ctx->saved_data["x_dtype"].toInt());
   const auto w_dtype = static_cast<at::ScalarType>(ctx->saved_data["w_dtype"].toInt());
+  KernelThreads threads(2.0 * static_cast<double>(xc.numel()) * static_cast<double>(wc.size(0)));
   const auto gy = grad.scalar_type() == wc.scalar_type() ? grad.contiguous() : grad.to(wc.scalar_type()).contiguous();
   torch::autograd::variable_list out(bias ? 5 : 3);
   if (ctx->needs_input_grad(0)) out[0] = onednn_linear(gy, wc.t(), {}).to(x_dtype);
@@ -212,8 +213,14 @@ std::vector<std::pair<std::string, std::string>> cpu_description() {
   return out;
 }
 
+bool linear_layers_scoped(bool bf16) {
+  if (bf16) return true;
+  const int chosen = g_fp32.load(std::memory_order_relaxed);
+  return (chosen < 0 ? gemm_policy().fp32 : static_cast<GemmBackend>(chosen)) == GemmBackend::OneDnn;
+}
+
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, PackedWeight& cache) {
-  KernelThreads threads;
+  KernelThreads threads(2.0 * static_cast<double>(x.numel()) * static_cast<double>(w.size(0)));
   if (x.device().type() != c10::DeviceType::CPU || x.dim() != 2 || w.scalar_type() != at::kFloat)
     return torch::linear(x, w, b);
   const bool autocast = at::autocast::is_autocast_enabled(c10::DeviceType::CPU);

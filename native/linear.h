@@ -56,6 +56,10 @@ struct PackedWeight {
   CastWeight infer, train;
 };
 
+// Whether every linear layer of a training step runs in linear.cpp's own autograd nodes (bf16 autocast, or float32 on
+// oneDNN), so that their backward GEMMs scope their threads (threads.h); libtorch's own backward does not.
+bool linear_layers_scoped(bool bf16);
+
 // y = x w^T + b for x [N, in], w [out, in], b [out] or undefined, on the policy's path (see the top of this file).
 // `cache` belongs to the caller's Linear and is only touched on the compute thread.
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, PackedWeight& cache);

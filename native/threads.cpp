@@ -5,34 +5,31 @@
 namespace radbert {
 
 namespace {
-// The threads KernelThreads raises to inside the current budget (0: none active). Compute thread only.
-thread_local int t_kernel_threads = 0;
+// libtorch's setting while a budget is active (0: none). Compute thread only.
+thread_local int t_budget = 0;
 }  // namespace
 
-ThreadBudget::ThreadBudget(int64_t tokens, int64_t hidden, double flops, bool cpu) : outer_kernel_threads_(t_kernel_threads) {
+ThreadBudget::ThreadBudget(int64_t tokens, int64_t hidden, bool active) : outer_budget_(t_budget) {
   const int threads = at::get_num_threads();
-  if (!cpu || threads <= 1) return;
-  if (flops < kSerialForwardFlops) {
+  if (!active || threads <= 1) return;
+  t_budget = threads;
+  if (tokens * hidden < kParallelElements) {
     at::set_num_threads(1);
     restore_ = threads;
-    t_kernel_threads = 0;  // kernels stay on one thread too
-  } else if (tokens * hidden < kParallelElements) {
-    at::set_num_threads(1);
-    restore_ = threads;
-    t_kernel_threads = threads;
   }
 }
 
 ThreadBudget::~ThreadBudget() {
   if (restore_) at::set_num_threads(restore_);
-  t_kernel_threads = outer_kernel_threads_;
+  t_budget = outer_budget_;
 }
 
-KernelThreads::KernelThreads() {
-  if (t_kernel_threads <= 1) return;
+KernelThreads::KernelThreads(double flops) {
+  if (t_budget <= 1) return;
+  const int want = flops >= kParallelKernelFlops ? t_budget : 1;
   const int now = at::get_num_threads();
-  if (now >= t_kernel_threads) return;
-  at::set_num_threads(t_kernel_threads);
+  if (want == now) return;
+  at::set_num_threads(want);
   restore_ = now;
 }
 

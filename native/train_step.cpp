@@ -3,6 +3,8 @@
 #include <stdexcept>
 
 #include "inference.h"
+#include "linear.h"
+#include "threads.h"
 #include "profile.h"
 
 namespace radbert {
@@ -79,6 +81,7 @@ TaskLoss task_loss(ModelState& s, const Packed& batch, const Targets& targets, c
 TrainStepResult train_step(ModelState& s, const Packed& batch, const Targets& targets, const StepOptions& so, bool bf16,
                            std::optional<uint64_t> seed) {
   ScopedProfile profile(bf16 ? "trainStep (bf16 autocast)" : "trainStep");
+  ThreadBudget threads(batch.ids.size(0), s.module->config.hidden_size, s.device.is_cpu() && linear_layers_scoped(bf16));
   if (seed) {
     s.gen.set_current_seed(*seed);
     torch::manual_seed(*seed);
