@@ -160,6 +160,9 @@ for (const preset of presets) {
   const infer64 = { mode: 'infer', batch_size: 64, n: quick ? 64 : 128, reps, warmup: 1 };
   const infer1 = { mode: 'infer', batch_size: 1, n: quick ? 16 : 32, reps: quick ? 1 : 3, warmup: 1 };
   measure('train bs8', preset, train, 'samples/s', ['hf', 'ours']);
+  // masked-LM training (the mlm command's step): ModernBertForMaskedLM from the same weights' config, sparse
+  // prediction on both sides, 30 % of tokens masked as DataCollatorForLanguageModeling masks them
+  if (!argv.includes('--no-mlm')) measure('mlm bs16', preset, { ...train, mode: 'mlm', batch_size: 16 }, 'samples/s', ['hf', 'ours']);
   measure('infer bs64', preset, infer64, 'samples/s', fp32Sides);
   measure('infer bs1', preset, infer1, 'samples/s', fp32Sides);
   if (preset === bf16Preset && !argv.includes('--no-bf16')) {

@@ -98,5 +98,38 @@ elif mode == "train":
 
     result["seconds"] = timed(run, args.get("reps", 2), 0)
     result["samples"] = steps * bs
+elif mode == "mlm":
+    # ModernBertForMaskedLM with HF's initialisation from the classifier's config, sparse prediction (what the mlm
+    # command and bench/hf_mlm.py train), DataCollatorForLanguageModeling's masking at 0.3; same loop as "train"
+    from transformers import DataCollatorForLanguageModeling, ModernBertForMaskedLM
+    torch.manual_seed(42)
+    cfg = model.config
+    cfg.architectures, cfg.sparse_prediction = ["ModernBertForMaskedLM"], True
+    lm = ModernBertForMaskedLM(cfg)
+    lm.train()
+    collator = DataCollatorForLanguageModeling(tok, mlm_probability=0.3)
+    texts = inputs["train"]
+    bs, steps, warmup = args.get("batch_size", 16), args.get("steps", 8), args.get("warmup", 2)
+    opt = torch.optim.AdamW(lm.parameters(), lr=5e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, fused=True)
+
+    def step_on(i):
+        enc = tok(texts[i * bs:(i + 1) * bs], truncation=True, max_length=max_len)["input_ids"]
+        batch = collator([{"input_ids": x} for x in enc])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype is not None):
+            out = lm(**batch)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(lm.parameters(), 1.0)
+        opt.step()
+        lm.zero_grad(set_to_none=True)
+
+    for i in range(warmup):
+        step_on(i)
+
+    def run():
+        for i in range(warmup, warmup + steps):
+            step_on(i)
+
+    result["seconds"] = timed(run, args.get("reps", 2), 0)
+    result["samples"] = steps * bs
 result["peak_rss_mb"] = rss_peak_mb()
 print(json.dumps(result))

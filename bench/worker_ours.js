@@ -4,7 +4,7 @@ const tStart = process.hrtime.bigint();
 const args = JSON.parse(process.argv[2]);
 const fs = require('fs');
 const { load, packBatch, native } = require('..');
-const { peakRssMb, timed, inferBench, logitsRows, runWorker } = require('./worker_util.js');
+const { peakRssMb, inferBench, trainBench, logitsRows, runWorker } = require('./worker_util.js');
 
 runWorker(async () => {
   if (args.threads) native().setNumThreads(args.threads);
@@ -21,6 +21,20 @@ runWorker(async () => {
     result.lengths = clf.encode(inputs.infer).map((s) => s.length); // tokens of each caption (same tokenizer on all sides)
   } else if (args.mode === 'infer') {
     Object.assign(result, await inferBench((texts) => clf.logits(texts), inputs.infer, args));
+  } else if (args.mode === 'mlm') {
+    // a ModernBertForMaskedLM with HF's initialisation from the classifier's config; DataCollatorForLanguageModeling's
+    // masking (bit-exact, lib/data/masking.ts) per step
+    const { createMaskedLM, MlmMasker, maskingVocab } = require('..');
+    const lm = await createMaskedLM(clf.config, { tokenizer: args.model, seed: 42, maxLength: args.max_length ?? 256, dtype: bf16 ? 'bfloat16' : 'float32' });
+    const masker = new MlmMasker(maskingVocab(args.model), { mlmProbability: 0.3 });
+    const bs = args.batch_size ?? 16;
+    const texts = inputs.train;
+    const stepOn = async (j) => {
+      const m = masker.maskStep(packBatch(lm.encode(texts.slice(j * bs, (j + 1) * bs))), 42, j);
+      await lm.model.trainStep(m.ids, m.cuSeqlens, m.labels, { lr: 5e-5, maxGradNorm: 1.0, bf16 });
+    };
+    Object.assign(result, await trainBench(stepOn, bs, texts.length, args));
+    lm.close();
   } else if (args.mode === 'train') {
     // warm-up steps on batches 0..warmup-1, then `reps` repetitions of the same `steps` batches that follow
     const bs = args.batch_size ?? 8;
@@ -32,14 +46,7 @@ runWorker(async () => {
       if (targets.length !== bs * k) throw new Error('targets/labels mismatch');
       await clf.model.trainStep(batch.ids, batch.cuSeqlens, targets, { lr: 5e-5, maxGradNorm: 1.0, bf16 });
     };
-    const warmup = args.warmup ?? 2;
-    const steps = args.steps ?? 8;
-    if ((warmup + steps) * bs > texts.length) throw new Error('not enough training captions for warmup + steps');
-    for (let j = 0; j < warmup; j++) await stepOn(j);
-    result.seconds = await timed(async () => {
-      for (let j = warmup; j < warmup + steps; j++) await stepOn(j);
-    }, args.reps ?? 2, 0);
-    result.samples = steps * bs;
+    Object.assign(result, await trainBench(stepOn, bs, texts.length, args));
   }
   result.peak_rss_mb = peakRssMb();
   clf.close();

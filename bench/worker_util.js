@@ -46,6 +46,21 @@ async function inferBench(logits, texts, args) {
   return result;
 }
 
+/**
+ * modes "train" and "mlm": `warmup` untimed steps on batches 0..warmup-1, then `reps` repetitions of the same `steps`
+ * batches that follow (one repetition = `steps` steps). stepOn(j) runs the step of batch j (rows j*bs..).
+ */
+async function trainBench(stepOn, bs, available, args) {
+  const warmup = args.warmup ?? 2;
+  const steps = args.steps ?? 8;
+  if ((warmup + steps) * bs > available) throw new Error('not enough training captions for warmup + steps');
+  for (let j = 0; j < warmup; j++) await stepOn(j);
+  const seconds = await timed(async () => {
+    for (let j = warmup; j < warmup + steps; j++) await stepOn(j);
+  }, args.reps ?? 2, 0);
+  return { seconds, samples: steps * bs };
+}
+
 /** mode "logits": the logits of `texts` as one batch, as plain arrays (the parity check before timing). */
 async function logitsRows(rowsOf, texts) {
   return { logits: (await rowsOf(texts)).map((r) => Array.from(r)) };
@@ -61,4 +76,4 @@ function runWorker(main) {
     });
 }
 
-module.exports = { peakRssMb, now, timed, inferBench, logitsRows, runWorker };
+module.exports = { peakRssMb, now, timed, inferBench, trainBench, logitsRows, runWorker };

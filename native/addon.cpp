@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 
+#include "allocator.h"
 #include "attention_napi.h"  // [attn hook] version().attention, attentionPlan, createModel numerics options
 #include "heads.h"
 #include "inference.h"
@@ -400,6 +401,7 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   radbert::configure_malloc();
+  radbert::install_large_block_cache();
   auto* data = new AddonData();
   data->model_ctor = Napi::Persistent(Model::Define(env));
   env.SetInstanceData<AddonData>(data);

@@ -98,6 +98,9 @@ torch::Tensor onednn_train_forward(torch::autograd::AutogradContext* ctx, const 
   return onednn_linear(xc, wc, bc);
 }
 
+// Outputs above which a layer's weight gradient goes through libtorch's mm (see onednn_train_backward).
+constexpr int64_t kWideOutputs = 8192;
+
 torch::autograd::variable_list onednn_train_backward(torch::autograd::AutogradContext* ctx, const torch::Tensor& grad,
                                                      bool bias) {
   const auto saved = ctx->get_saved_variables();
@@ -108,7 +111,11 @@ torch::autograd::variable_list onednn_train_backward(torch::autograd::AutogradCo
   const auto gy = grad.scalar_type() == wc.scalar_type() ? grad.contiguous() : grad.to(wc.scalar_type()).contiguous();
   torch::autograd::variable_list out(bias ? 5 : 3);
   if (ctx->needs_input_grad(0)) out[0] = onednn_linear(gy, wc.t(), {}).to(x_dtype);
-  if (ctx->needs_input_grad(1)) out[1] = onednn_linear(gy.t(), xc.t(), {}).to(w_dtype);
+  // dw = dy^T xc: oneDNN's inner product wants a plain dy^T, a transposing copy of [out, rows]; for a layer as wide as
+  // the masked-LM decoder (50k outputs) that copy costs more than the GEMM, and libtorch's mm takes dy^T as a
+  // transposed operand without one (MKL in float32, oneDNN's matmul in bf16).
+  if (ctx->needs_input_grad(1))
+    out[1] = (wc.size(0) > kWideOutputs ? at::mm(gy.t(), xc) : onednn_linear(gy.t(), xc.t(), {})).to(w_dtype);
   if (bias && ctx->needs_input_grad(2)) out[2] = gy.sum(0).to(w_dtype);
   return out;
 }

@@ -1,5 +1,7 @@
 #include "runtime.h"
 
+#include "allocator.h"
+
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 
@@ -33,6 +35,7 @@ void configure_malloc() {
 }
 
 TrimHeapOnDestroy::~TrimHeapOnDestroy() {
+  release_cached_blocks();
 #ifdef __GLIBC__
   malloc_trim(0);
 #endif
