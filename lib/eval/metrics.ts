@@ -72,8 +72,21 @@ function asRows(m: Matrix, what: string, numLabels?: number): { rows: number; co
   return { rows: m.length / numLabels, cols: numLabels, at: (r, c) => m[r * numLabels + c] };
 }
 
+/**
+ * A decision rule: one threshold for every label, or one per label (in label order); a label is predicted when
+ * sigmoid(logit) > its threshold.
+ */
+export type Threshold = number | ArrayLike<number>;
+
+/** The per-label thresholds of a rule as a function of the label index (checked against the label count). */
+export function thresholdOf(threshold: Threshold, numLabels: number): (label: number) => number {
+  if (typeof threshold === 'number') return () => threshold;
+  if (threshold.length !== numLabels) throw new Error(`${threshold.length} per-label thresholds for ${numLabels} labels`);
+  return (c) => threshold[c];
+}
+
 /** Thresholds sigmoid(logits) and counts tp / predicted / true per label, exact rows and mismatched cells. */
-export function countLabels(logits: Matrix, labels: Matrix, threshold = 0.5, numLabels?: number): LabelCounts {
+export function countLabels(logits: Matrix, labels: Matrix, threshold: Threshold = 0.5, numLabels?: number): LabelCounts {
   const L = asRows(logits, 'logits', numLabels);
   const Y = asRows(labels, 'labels', numLabels ?? (L.rows > 0 ? L.cols : undefined));
   if (L.rows !== Y.rows || (L.rows > 0 && L.cols !== Y.cols)) {
@@ -81,6 +94,7 @@ export function countLabels(logits: Matrix, labels: Matrix, threshold = 0.5, num
   }
   const n = L.rows;
   const k = L.cols;
+  const thr = thresholdOf(threshold, k);
   const tp = new Float64Array(k);
   const pred = new Float64Array(k);
   const tru = new Float64Array(k);
@@ -91,7 +105,7 @@ export function countLabels(logits: Matrix, labels: Matrix, threshold = 0.5, num
     for (let c = 0; c < k; c++) {
       const y = Y.at(r, c);
       if (y !== 0 && y !== 1) throw new Error(`labels[${r}][${c}] is ${y}, expected 0 or 1`);
-      const p = sigmoid(L.at(r, c)) > threshold ? 1 : 0;
+      const p = sigmoid(L.at(r, c)) > thr(c) ? 1 : 0;
       if (p) pred[c]++;
       if (y) tru[c]++;
       if (p && y) tp[c]++;
@@ -151,9 +165,9 @@ export function metricsFromCounts(c: LabelCounts): Metrics {
 
 /**
  * The seed's compute_metrics: logits and 0/1 labels as arrays of rows, or as flat row-major arrays with
- * `numLabels` columns; a label is predicted when sigmoid(logit) > threshold.
+ * `numLabels` columns; a label is predicted when sigmoid(logit) > threshold (one number, or one per label).
  */
-export function computeMetrics(logits: Matrix, labels: Matrix, threshold = 0.5, numLabels?: number): Metrics {
+export function computeMetrics(logits: Matrix, labels: Matrix, threshold: Threshold = 0.5, numLabels?: number): Metrics {
   return metricsFromCounts(countLabels(logits, labels, threshold, numLabels));
 }
 
