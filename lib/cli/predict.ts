@@ -18,7 +18,7 @@ export const PREDICT: CommandSpec = {
     output: { type: 'string', desc: 'with --input: write predictions here, CSV for a .csv name, else JSONL (default: JSONL on stdout)' },
     'text-column': { type: 'string', desc: 'text column of a .jsonl/.csv --input (default: text, else caption)' },
     'batch-size': { type: 'integer', desc: 'rows per forward', default: 64, min: 1 },
-    threshold: { type: 'number', desc: 'show labels with probability > X', default: 0.5, min: 0, max: 1 },
+    threshold: { type: 'number', desc: "show labels with probability > X (default: the model's tuned thresholds.json, else 0.5)", min: 0, max: 1 },
     top: { type: 'integer', desc: 'show at most N labels per text', min: 1 },
     json: { type: 'boolean', desc: 'print JSON' },
     'label-names': { type: 'string', desc: "CUI -> name JSON (default: the model's label_names.json)" },
@@ -35,7 +35,7 @@ function labelsOut(clf: Classifier, p: Prediction, top: number | undefined): Lab
 }
 
 /** predict --input: every text of the file, --batch-size at a time, written as they come. */
-async function predictFile(clf: Classifier, texts: string[], values: Parsed['values'], threshold: number, top: number | undefined): Promise<void> {
+async function predictFile(clf: Classifier, texts: string[], values: Parsed['values'], threshold: number | undefined, top: number | undefined): Promise<void> {
   const batch = num(values, 'batch-size') ?? 64;
   const writer = new PredictionWriter(str(values, 'output'));
   const bar = new RowProgress(texts.length);
@@ -61,7 +61,7 @@ export async function predictCommand({ values, positionals }: Parsed): Promise<n
     throw new UsageError('predict: give the text to classify, e.g. npx radbert-native predict "CT of Chest with pneumothorax" (or --input FILE for many)');
   if (input === undefined && (str(values, 'output') || str(values, 'text-column'))) throw new UsageError('predict: --output and --text-column go with --input');
   const texts = input !== undefined ? readInputTexts(input, str(values, 'text-column')) : positionals;
-  const threshold = num(values, 'threshold') ?? 0.5;
+  const threshold = num(values, 'threshold'); // undefined: the model's thresholds.json, else 0.5
   const top = num(values, 'top');
   const clf = await loadModel(values, { batchSize: num(values, 'batch-size') });
   try {
@@ -78,7 +78,7 @@ export async function predictCommand({ values, positionals }: Parsed): Promise<n
       texts.forEach((text, i) => {
         out(text);
         const labels = preds[i].labels.slice(0, top);
-        if (!labels.length) out(`  (no label above ${threshold})`);
+        if (!labels.length) out(`  (no label above ${threshold ?? (clf.thresholds ? 'its tuned threshold' : 0.5)})`);
         for (const l of labels) out(`  ${preds[i].probabilities[l].toFixed(4)}  ${clf.labelName(l)}`);
       });
     }

@@ -10,7 +10,8 @@ import { saveModelFolder } from './folder';
 import type { NativeConfig, NativeModel } from '../native';
 import { packBatch, type TextTokenizer } from './tokenize';
 import { createModel, openModel, resolveDtype, type BatchingOptions, type ComputeDtype, type LoadOptions, type OpenedModel } from './open';
-import { sigmoid } from '../eval/metrics';
+import { sigmoid, thresholdOf, type Threshold } from '../eval/metrics';
+import { folderThresholds, writeThresholds, type ModelThresholds } from './thresholds';
 import { BatchQueue } from '../serve/queue';
 import { embedSequences, resolvePooling, splitRows, type EmbedTextOptions } from './embed';
 
@@ -24,17 +25,22 @@ export interface Prediction {
 
 /** Options of predict(). */
 export interface PredictOptions {
-  /** A label is predicted when sigmoid(logit) > threshold (default 0.5; 0 returns every label). */
+  /**
+   * A label is predicted when sigmoid(logit) > threshold (0 returns every label). Default: the model's tuned
+   * thresholds (thresholds.json, one per label) when it has them, else 0.5.
+   */
   threshold?: number;
 }
 
-/** Turn one row of logits into a Prediction (labels with p > threshold, sorted by p descending). */
-export function toPrediction(labels: string[], logits: ArrayLike<number>, threshold = 0.5): Prediction {
+/** Turn one row of logits into a Prediction (labels with p > threshold, or > their own threshold, sorted by p descending). */
+export function toPrediction(labels: string[], logits: ArrayLike<number>, threshold: Threshold = 0.5): Prediction {
   if (logits.length !== labels.length) throw new Error(`toPrediction: ${logits.length} logits for ${labels.length} labels`);
+  const thr = thresholdOf(threshold, labels.length);
   const picked: Array<[string, number]> = [];
   for (let i = 0; i < labels.length; i++) {
     const p = sigmoid(logits[i]);
-    if (p > threshold || threshold <= 0) picked.push([labels[i], p]);
+    const t = thr(i);
+    if (p > t || t <= 0) picked.push([labels[i], p]);
   }
   picked.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
   const probabilities: Record<string, number> = {};
@@ -59,6 +65,11 @@ export class Classifier {
   readonly labels: string[];
   /** CUI → readable name, from label_names.json when the folder has one. */
   labelNames: Record<string, string>;
+  /**
+   * The tuned decision thresholds (thresholds.json of the folder, written by `train`/`eval --tune-thresholds`):
+   * predict() cuts each label at its own threshold unless a `threshold` is given. Undefined: 0.5 for every label.
+   */
+  thresholds: ModelThresholds | undefined;
   private nativeModel: NativeModel | null;
   private readonly batchSize: number;
   /** Compute precision of logits()/predict() (set from options.dtype; may be changed). */
@@ -79,13 +90,14 @@ export class Classifier {
   readonly maxLength: number;
 
   /** Wraps an opened or created native model (load() and createClassifier() build one; see OpenedModel). */
-  constructor(m: OpenedModel, options: { labelNames?: Record<string, string>; batchSize?: number; dtype?: ComputeDtype } & BatchingOptions = {}) {
+  constructor(m: OpenedModel, options: { labelNames?: Record<string, string>; thresholds?: ModelThresholds; batchSize?: number; dtype?: ComputeDtype } & BatchingOptions = {}) {
     const { model, config, nativeConfig } = m;
     ({ config: this.config, nativeConfig: this.nativeConfig, tokenizer: this.tokenizer, device: this.device, maxLength: this.maxLength } = m);
     this.nativeModel = model;
     this.dtype = resolveDtype(options.dtype);
     this.labels = labelsOf(config) ?? Array.from({ length: nativeConfig.numLabels }, (_, i) => `LABEL_${i}`);
     this.labelNames = options.labelNames ?? {};
+    this.thresholds = options.thresholds;
     this.batchSize = options.batchSize ?? 64;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${options.batchSize}`);
     this.queue = new BatchQueue(
@@ -173,8 +185,8 @@ export class Classifier {
   predict(texts: string[], options?: PredictOptions): Promise<Prediction[]>;
   async predict(input: string | string[], options: PredictOptions = {}): Promise<Prediction | Prediction[]> {
     this.assertOpen();
-    const threshold = options.threshold ?? 0.5;
-    if (typeof threshold !== 'number' || Number.isNaN(threshold)) throw new Error('predict: threshold must be a number');
+    if (options.threshold !== undefined && (typeof options.threshold !== 'number' || Number.isNaN(options.threshold))) throw new Error('predict: threshold must be a number');
+    const threshold = this.decisionRule(options.threshold);
     const texts = typeof input === 'string' ? [input] : input;
     checkTexts('predict', texts, 'a string or an array of strings');
     if (texts.length === 0) return [];
@@ -188,6 +200,11 @@ export class Classifier {
     return typeof input === 'string' ? preds[0] : preds;
   }
 
+  /** The rule predict() applies: an explicit threshold, else the tuned thresholds (one per label), else 0.5. */
+  decisionRule(threshold?: number): Threshold {
+    return threshold ?? this.thresholds?.perLabel ?? 0.5;
+  }
+
   /** "Readable name (CUI)" when a name is known, else the CUI itself. */
   labelName(label: string): string {
     this.assertOpen();
@@ -195,7 +212,10 @@ export class Classifier {
     return name ? `${name} (${label})` : label;
   }
 
-  /** Save as a Hugging Face folder (config.json, model.safetensors, tokenizer files with maxLength as model_max_length, label_names.json if any). */
+  /**
+   * Save as a Hugging Face folder (config.json, model.safetensors, tokenizer files with maxLength as
+   * model_max_length, label_names.json and thresholds.json if any).
+   */
   async save(dir: string): Promise<void> {
     await saveModelFolder(dir, {
       config: this.config,
@@ -204,6 +224,7 @@ export class Classifier {
       labelNames: Object.keys(this.labelNames).length ? this.labelNames : undefined,
       modelMaxLength: this.maxLength,
     });
+    if (this.thresholds) writeThresholds(dir, this.thresholds.json);
   }
 
   /**
@@ -246,11 +267,15 @@ function notAClassifier(architecture: string, named: string): string {
 /** Load a Hugging Face ModernBertForSequenceClassification folder or Hub id (config.json, model.safetensors or shards, tokenizer.json). */
 export async function load(dirOrId: string, options: LoadOptions & { revision?: string } = {}): Promise<Classifier> {
   const m = await openModel(dirOrId, options, { architecture: 'ModernBertForSequenceClassification', refuse: (arch) => notAClassifier(arch, dirOrId) });
+  let clf: Classifier | undefined;
   try {
     const labelNames = m.folder.labelNamesFile ? readLabelNames(m.folder.labelNamesFile) : undefined;
-    return new Classifier(m, { ...classifierOptions(options), labelNames });
+    clf = new Classifier(m, { ...classifierOptions(options), labelNames });
+    clf.thresholds = folderThresholds(m.folder.dir, clf.labels);
+    return clf;
   } catch (err) {
-    m.model.free();
+    if (clf) void clf.close();
+    else m.model.free();
     throw err;
   }
 }

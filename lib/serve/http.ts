@@ -5,7 +5,7 @@
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { toPrediction } from '../model/classifier';
-import { sigmoid } from '../eval/metrics';
+import { sigmoid, thresholdOf, type Threshold } from '../eval/metrics';
 import { ServeMetrics } from './metrics';
 import { QueueClosedError, QueueFullError, type BatchQueue } from './queue';
 
@@ -17,6 +17,13 @@ export interface ServeModel {
   readonly maxLength: number;
   /** Token ids with special tokens, truncated to maxLength when it is given. */
   encode(text: string, maxLength?: number): number[];
+  /**
+   * The model's tuned thresholds (one per label, from thresholds.json): what /predict cuts at when a request gives no
+   * `threshold`, and /classify instead of 0.5. Undefined: /predict returns every label, /classify cuts at 0.5.
+   */
+  thresholds?: ArrayLike<number>;
+  /** How those thresholds were tuned ("global 0.2734", "per-label (…)"), for /info. */
+  thresholdsDescription?: string;
 }
 
 /** Log levels of --log. */
@@ -136,14 +143,15 @@ const jsonNumber = (x: number) => (Number.isFinite(x) ? String(x) : 'null');
  * best first; threshold (on the probability) and topK narrow it. Written directly (no intermediate objects): with
  * thousands of labels this is most of a request's time outside the forward.
  */
-export function scoredJson(labels: string[], quotedLabels: string[], row: ArrayLike<number>, rawScores: boolean, threshold?: number, topK?: number): string {
+export function scoredJson(labels: string[], quotedLabels: string[], row: ArrayLike<number>, rawScores: boolean, threshold?: Threshold, topK?: number): string {
   const n = labels.length;
   const score = new Float64Array(n);
   const keep: number[] = [];
+  const thr = threshold === undefined ? undefined : thresholdOf(threshold, n);
   for (let i = 0; i < n; i++) {
     const p = sigmoid(row[i]);
     score[i] = rawScores ? row[i] : p;
-    if (threshold === undefined || p > threshold) keep.push(i);
+    if (thr === undefined || p > thr(i)) keep.push(i);
   }
   keep.sort((a, b) => score[b] - score[a] || (labels[a] < labels[b] ? -1 : 1));
   const m = topK === undefined ? keep.length : Math.min(topK, keep.length);
@@ -251,7 +259,7 @@ export function buildServer(options: HttpOptions): { app: FastifyInstance; metri
     if (direction !== undefined && direction !== null && !(typeof direction === 'string' && /^right$/i.test(direction)))
       throw new HttpError(422, `"truncation_direction" ${JSON.stringify(direction)} is not supported (only "right")`);
     const rawScores = optBool(body, 'raw_scores', false);
-    const threshold = optNumber(body, 'threshold');
+    const threshold = optNumber(body, 'threshold') ?? model.thresholds;
     const topK = optTopK(body);
     const logits = await logitsOf(req, texts, truncate);
     const out = rows(logits, texts.length).map((r) => scoredJson(model.labels, quotedLabels, r, rawScores, threshold, topK));
@@ -262,7 +270,7 @@ export function buildServer(options: HttpOptions): { app: FastifyInstance; metri
     const body = bodyObject(req.body);
     const { texts, single } = parseInputs(body.inputs, maxClientBatchSize);
     const truncate = optBool(body, 'truncate', true);
-    const threshold = optNumber(body, 'threshold') ?? 0.5;
+    const threshold = optNumber(body, 'threshold') ?? model.thresholds ?? 0.5;
     const logits = await logitsOf(req, texts, truncate);
     const out = rows(logits, texts.length).map((r) => toPrediction(model.labels, r, threshold));
     return single ? out[0] : out;
@@ -287,6 +295,7 @@ export function buildServer(options: HttpOptions): { app: FastifyInstance; metri
     tokenization_workers: 1,
     version: options.version ?? null,
     router: 'radbert-native',
+    decision_thresholds: model.thresholdsDescription ?? null,
   }));
 
   app.get('/metrics', async (_req, reply) => {

@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { load, type BatchingOptions, type Classifier } from '../model/classifier';
+import { describeThresholds } from '../model/thresholds';
 import { buildServer, type HttpOptions, type ServeModel } from './http';
 import type { ServeMetrics } from './metrics';
 import type { BatchQueue } from './queue';
@@ -52,7 +53,13 @@ export interface RunningServer {
 
 /** The tokenizer and labels of a classifier, as the HTTP layer sees them. */
 export function serveModel(clf: Classifier): ServeModel {
-  return { labels: clf.labels, maxLength: clf.maxLength, encode: (text, maxLength) => clf.tokenizer.encode(text, maxLength) };
+  return {
+    labels: clf.labels,
+    maxLength: clf.maxLength,
+    encode: (text, maxLength) => clf.tokenizer.encode(text, maxLength),
+    thresholds: clf.thresholds?.perLabel,
+    thresholdsDescription: clf.thresholds ? `thresholds.json: ${describeThresholds(clf.thresholds.json)}` : undefined,
+  };
 }
 
 /** Serve an already loaded classifier (through clf.queue, or options.queue); close() frees it. */
