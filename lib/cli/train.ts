@@ -12,6 +12,7 @@ import { checkPushAccess, pushToHub } from '../hub/push';
 import { load } from '../model/classifier';
 import { train, type TrainOptions } from '../train/loop';
 import { TRAIN_DEFAULTS, TRAIN_NUMBER_RULES } from '../train/options';
+import { TUNE_METHODS } from '../eval/thresholds';
 import { DEFAULT_DATASET, DEFAULT_MODEL, DEFAULT_OUTPUT, DEVICE_OPTION, err, num, out, resumeArgs, shellQuote, str, withInterrupt } from './common';
 import type { CommandSpec, Parsed } from './options';
 
@@ -64,6 +65,14 @@ otherwise runs a small built-in demo (tiny model, generated captions; a few minu
     'adam-epsilon': { group: 'recipe', desc: 'AdamW epsilon', default: sci(D.adamEpsilon), ...R.adamEpsilon },
     seed: { group: 'recipe', desc: 'model init, batch order, dropout', default: D.seed, ...R.seed },
     threshold: { group: 'recipe', desc: 'decision threshold of the metrics', default: D.threshold, ...R.threshold },
+    'tune-thresholds': {
+      group: 'thresholds',
+      type: 'string',
+      desc: 'tune decision thresholds on the validation split (best model): one global threshold, or one per label; saved as thresholds.json, used by predict/serve/eval, reported beside p > --threshold',
+      choices: TUNE_METHODS,
+      default: D.tuneThresholds,
+    },
+    'min-threshold-support': { group: 'thresholds', desc: 'per-label: labels with fewer validation positives keep the global threshold', default: D.minThresholdSupport, ...R.minThresholdSupport },
     'output-dir': { group: 'output', type: 'string', desc: 'run folder', default: DEFAULT_OUTPUT },
     'logging-steps': { group: 'output', desc: 'log the training loss every N steps', default: D.loggingSteps, ...R.loggingSteps },
     'save-total-limit': { group: 'output', desc: 'checkpoints kept (0 = all)', default: D.saveTotalLimit, ...R.saveTotalLimit },
@@ -119,6 +128,8 @@ export function trainOptions(values: Parsed["values"]): TrainOptions {
     adamEpsilon: num(values, 'adam-epsilon'),
     seed: num(values, 'seed'),
     threshold: num(values, 'threshold'),
+    tuneThresholds: str(values, 'tune-thresholds') as TrainOptions['tuneThresholds'],
+    minThresholdSupport: num(values, 'min-threshold-support'),
     loggingSteps: num(values, 'logging-steps'),
     saveTotalLimit: num(values, 'save-total-limit'),
     resume: values.resume === true ? true : str(values, 'resume-from-checkpoint'),

@@ -16,8 +16,10 @@ import { resolveModelFolder, saveModelFolder } from '../model/folder';
 import { packBatch, tokenizerFile } from '../model/tokenize';
 import { readJsonFile } from '../files';
 import type { ResolvedTrainOptions } from './options';
-import { CLASSIFICATION_METRICS } from './report';
+import { removeThresholds } from '../model/thresholds';
+import { CLASSIFICATION_METRICS, TUNED_METRICS } from './report';
 import type { Evaluation, TaskBatch, TrainTask } from './task';
+import { RunTuning } from './tuning';
 
 /** The classification task, its labels, and how its model was made (for the notices). */
 export interface ClassificationTask extends TrainTask {
@@ -156,14 +158,17 @@ export async function classificationTask(
     clf.dtype = o.bf16 === true ? 'bfloat16' : 'float32';
     const ids = { train: encodeSplit(clf, 'train', split.train), validation: encodeSplit(clf, 'validation', split.validation), test: encodeSplit(clf, 'test', split.test) };
     const k = labels.length;
+    const tuning = o.tuneThresholds === 'none' ? undefined : new RunTuning(o.tuneThresholds, { minSupport: o.minThresholdSupport, baseline: o.threshold, labels });
+    const predictions = async (which: 'validation' | 'test') => ({ logits: await clf.logitsMatrix(ids[which]), targets: y[which].data }); // evalBatchSize rows per call, under autocast with --bf16
     return {
+      kind: 'classification',
       model: clf.model,
       labels,
       modelDescription: built.description,
       trainRows: split.train.length,
       evalRows: split.validation.length,
       testRows: split.test.length,
-      metrics: CLASSIFICATION_METRICS,
+      metrics: tuning ? [...CLASSIFICATION_METRICS, ...TUNED_METRICS] : CLASSIFICATION_METRICS,
       best: { metric: 'f1', greaterIsBetter: true },
       batch(rows: number[]): TaskBatch {
         const targets = new Float32Array(rows.length * k);
@@ -176,19 +181,30 @@ export async function classificationTask(
       },
       async evaluate(which): Promise<Evaluation> {
         const start = Date.now();
-        const seqs = ids[which];
-        const targets = y[which].data;
-        const logits = await clf.logitsMatrix(seqs); // evalBatchSize rows per call, under autocast with --bf16
+        const { logits, targets } = await predictions(which);
         const m = computeMetrics(logits, targets, o.threshold, k);
+        const metrics: Record<string, number> = Object.fromEntries(CLASSIFICATION_METRICS.map((c) => [c.key, m[c.key]]));
+        if (tuning) Object.assign(metrics, which === 'validation' ? tuning.epochMetrics(logits, targets) : tuning.tunedMetrics(logits, targets));
         return {
           loss: bceWithLogits(logits, targets),
-          metrics: Object.fromEntries(CLASSIFICATION_METRICS.map((c) => [c.key, m[c.key]])),
+          metrics,
           runtime: (Date.now() - start) / 1000,
-          rows: seqs.length,
-          batches: Math.ceil(seqs.length / o.evalBatchSize),
+          rows: ids[which].length,
+          batches: Math.ceil(ids[which].length / o.evalBatchSize),
         };
       },
-      save: (dir) => saveModelFolder(dir, { config: clf.config, model: clf.model, tokenizerFrom: built.tokenizerFrom, labelNames: built.labelNames, modelMaxLength: o.maxLength }),
+      async finalize() {
+        if (!tuning) return [];
+        if (!ids.validation.length) return ['--tune-thresholds: the validation split is empty, nothing to tune on (no thresholds.json)'];
+        const { logits, targets } = await predictions('validation');
+        return tuning.finalize(logits, targets);
+      },
+      splitRows: (split, ev) => (tuning ? tuning.splitRows(split, ev.loss, ev.metrics) : [{ split, loss: ev.loss, metrics: ev.metrics }]),
+      async save(dir) {
+        await saveModelFolder(dir, { config: clf.config, model: clf.model, tokenizerFrom: built.tokenizerFrom, labelNames: built.labelNames, modelMaxLength: o.maxLength });
+        if (tuning) tuning.save(dir);
+        else removeThresholds(dir);
+      },
       close: () => clf.close(),
     };
   } catch (err) {

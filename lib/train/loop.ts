@@ -18,7 +18,7 @@ import { classificationTask } from './classify';
 import { linearProbe } from './probe';
 import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions, type RunResult, type TrainResult } from './options';
 import { Progress } from './progress';
-import { evaluateAndSave, finishRun, logTraining, resumeCounters, saveAfterCrash, saveCheckpoint, type Run } from './run';
+import { evaluateAndSave, finishRun, logTraining, resumeCounters, saveAfterCrash, saveCheckpoint, writeCurves, type Run } from './run';
 import { epochOrder, linearScheduleLr, planSteps, warmupStepsFor } from './schedule';
 import { inheritedMaxLength, outputOf, prepareRunFolder, trainingArguments, type Output, type RunFolder } from './setup';
 import type { TrainTask } from './task';
@@ -125,5 +125,6 @@ export async function trainLoop(
     logHistory: r.logHistory,
   };
   if (!interrupted) await finishRun(r, epoch, result);
+  else await writeCurves(r);
   return result;
 }

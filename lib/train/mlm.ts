@@ -22,7 +22,7 @@ import { outputOf, prepareRunFolder, trainingArguments, type RunFolder } from '.
 import type { Evaluation, MetricColumn, TaskBatch, TrainTask } from './task';
 
 /** Options of trainMlm(): train()'s recipe options plus the masking and the held-out slice. */
-export interface MlmOptions extends Omit<TrainOptions, 'dataset' | 'labelColumn' | 'minLabelCount' | 'splitSeed' | 'threshold' | 'labelNames' | 'linearProbe' | 'probeC' | 'probeEmbeddings' | 'classifierPooling'> {
+export interface MlmOptions extends Omit<TrainOptions, 'dataset' | 'labelColumn' | 'minLabelCount' | 'splitSeed' | 'threshold' | 'tuneThresholds' | 'minThresholdSupport' | 'labelNames' | 'linearProbe' | 'probeC' | 'probeEmbeddings' | 'classifierPooling'> {
   /** The texts: a .txt file (one per line), a dataset file or folder (its train split, textColumn), or a Hub dataset id; or pass `texts`. */
   dataset?: string;
   /** Probability that a non-special token is selected for prediction (default 0.3, ModernBERT's pre-training rate). */
@@ -139,6 +139,7 @@ export async function mlmTask(
       evalSizes.push(chunk.length);
     }
     return {
+      kind: 'mlm',
       model: lm.model,
       lm,
       modelDescription: built.description,
@@ -185,7 +186,7 @@ export async function mlmTask(
 /** training_args.json of an MLM run: the shared recipe keys, without the classification ones, plus the masking. */
 export function mlmTrainingArguments(o: ResolvedTrainOptions & { mlmProbability: number; validationSplit: number }, folder: RunFolder, device: string): Record<string, unknown> {
   const args = trainingArguments(o, folder, { metric: 'loss', greaterIsBetter: false }, device);
-  for (const k of ['label_column', 'min_label_count', 'split_seed', 'validation_fraction', 'threshold', 'eval_loss']) delete args[k];
+  for (const k of ['label_column', 'min_label_count', 'split_seed', 'validation_fraction', 'threshold', 'tune_thresholds', 'min_threshold_support', 'eval_loss']) delete args[k];
   return {
     ...args,
     task: 'masked-lm',

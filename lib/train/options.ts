@@ -2,6 +2,7 @@
 import type { DeviceOption } from '../model/open';
 import type { HFConfig } from '../model/config';
 import type { Metrics } from '../eval/metrics';
+import { DEFAULT_MIN_THRESHOLD_SUPPORT, TUNE_METHODS } from '../eval/thresholds';
 import { UsageError } from '../errors';
 
 /** Options of train(); names follow the CLI flags (camelCase) and HF TrainingArguments where they exist. */
@@ -75,6 +76,15 @@ export interface TrainOptions {
   seed?: number;
   /** Decision threshold of the metrics (default 0.5). */
   threshold?: number;
+  /**
+   * Tune decision thresholds on the validation split (eval/thresholds.ts): each evaluation reports micro-F1 at the
+   * thresholds tuned on it ('F1 Tuned'), and after training the best model's thresholds are saved as thresholds.json,
+   * which load()/predict()/serve/eval then use; the test split is reported at both rules. 'global': one threshold,
+   * 'per-label': one per label with at least minThresholdSupport validation positives; 'none' keeps p > threshold.
+   */
+  tuneThresholds?: 'none' | 'global' | 'per-label';
+  /** per-label tuning: labels with fewer positives in the validation split keep the global threshold (default 5). */
+  minThresholdSupport?: number;
   /** Continue from the last checkpoint in outputDir (true) or from this checkpoint folder (string). */
   resume?: boolean | string;
   /** 'auto' | 'cpu' | 'cuda' (default 'auto'). */
@@ -128,8 +138,11 @@ export interface RunResult {
 /** What train() returns. */
 export interface TrainResult extends RunResult {
   labels: string[];
-  /** Metrics of the best model on the test split (with `loss`), when it has rows. */
-  test?: Metrics & { loss: number };
+  /**
+   * Metrics of the best model on the test split (with `loss`), when it has rows; with tuneThresholds also each metric
+   * at the tuned thresholds (`f1_tuned`, …).
+   */
+  test?: Metrics & { loss: number } & Partial<Record<`${keyof Metrics}_tuned`, number>>;
 }
 
 
@@ -137,14 +150,15 @@ export interface TrainResult extends RunResult {
 type DefaultedKey =
   | 'textColumn' | 'labelColumn' | 'minLabelCount' | 'skipBadRows' | 'splitSeed' | 'maxLength' | 'outputDir' | 'epochs' | 'maxSteps'
   | 'learningRate' | 'batchSize' | 'weightDecay' | 'adamBeta1' | 'adamBeta2' | 'adamEpsilon' | 'maxGradNorm' | 'warmupRatio'
-  | 'warmupSteps' | 'loggingSteps' | 'saveTotalLimit' | 'seed' | 'threshold' | 'device' | 'progress';
+  | 'warmupSteps' | 'loggingSteps' | 'saveTotalLimit' | 'seed' | 'threshold' | 'tuneThresholds' | 'minThresholdSupport' | 'device' | 'progress';
 
 /** Defaults of train() (HF Trainer's and the seed's). */
 export const TRAIN_DEFAULTS: Required<Pick<TrainOptions, DefaultedKey>> = {
   textColumn: 'caption', labelColumn: 'cui', minLabelCount: 1, skipBadRows: false, splitSeed: 42, maxLength: 256,
   outputDir: 'ModernRadBERT-cui-classifier', epochs: 20, maxSteps: -1, learningRate: 5e-5, batchSize: 8, weightDecay: 0,
   adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8, maxGradNorm: 1.0, warmupRatio: 0, warmupSteps: 0, loggingSteps: 100,
-  saveTotalLimit: 3, seed: 42, threshold: 0.5, device: 'auto', progress: 'auto',
+  saveTotalLimit: 3, seed: 42, threshold: 0.5, tuneThresholds: 'none', minThresholdSupport: DEFAULT_MIN_THRESHOLD_SUPPORT,
+  device: 'auto', progress: 'auto',
 };
 
 /** TrainOptions with every default filled in. */
@@ -193,6 +207,7 @@ export const TRAIN_NUMBER_RULES = {
   adamEpsilon: positive,
   seed: { type: 'integer', min: 0, max: 0xffffffff },
   threshold: { type: 'number', min: 0, max: 1 },
+  minThresholdSupport: { type: 'integer', min: 1 },
   threads: { type: 'integer', min: 1 },
 } satisfies Partial<Record<keyof TrainOptions, NumberRule>>;
 
@@ -230,6 +245,8 @@ function checkOptions(o: TrainOptions): void {
     const problem = numberProblem(o.maxSteps, { type: 'integer', min: 1 });
     if (problem) throw new UsageError(`max steps ${problem} (or -1)`);
   }
+  if (o.tuneThresholds !== undefined && !(TUNE_METHODS as readonly string[]).includes(o.tuneThresholds))
+    throw new UsageError(`tune thresholds must be ${TUNE_METHODS.join(', ').replace(/, ([^,]+)$/, ' or $1')}, got ${o.tuneThresholds}`);
   if (o.init !== undefined && !['tiny', 'small', 'base', 'large'].includes(o.init)) throw new UsageError(`init must be tiny, small, base or large, got ${o.init}`);
   if (o.validationSplitSource !== undefined && !['resplit', 'dataset'].includes(o.validationSplitSource))
     throw new UsageError(`validation split source must be resplit or dataset, got ${o.validationSplitSource}`);

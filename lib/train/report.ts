@@ -55,8 +55,31 @@ export function metricsRow(
   return tableRow([trainingLoss === undefined ? 'No log' : trainingLoss, ep, step, loss, ...metricCells(m, metrics)], epochColumns(metrics));
 }
 
-/** The one-row table of a split's evaluation (test at the end of training, and the eval command): header, rule, row. */
-export function splitTable(split: string, loss: number, m: Readonly<Record<string, number>>, metrics: ReadonlyArray<MetricColumn> = CLASSIFICATION_METRICS): string[] {
+/** One row of a split table: its name (the split, and the rule when there are several), loss and metrics. */
+export interface SplitRow {
+  split: string;
+  loss: number;
+  metrics: Readonly<Record<string, number>>;
+}
+
+/** The table of a split's evaluation (test at the end of training, and the eval command): header, rule, one row per decision rule. */
+export function splitRowsTable(rows: SplitRow[], metrics: ReadonlyArray<MetricColumn> = CLASSIFICATION_METRICS): string[] {
   const cols = ['Split', 'Loss', ...metrics.map((c) => c.title)];
-  return [tableHeader(cols), tableRow([split, loss, ...metricCells(m, metrics)], cols)];
+  return [tableHeader(cols), ...rows.map((r) => tableRow([r.split, r.loss, ...metricCells(r.metrics, metrics)], cols))];
+}
+
+/** The one-row table of a split's evaluation: header, rule, row. */
+export function splitTable(split: string, loss: number, m: Readonly<Record<string, number>>, metrics: ReadonlyArray<MetricColumn> = CLASSIFICATION_METRICS): string[] {
+  return splitRowsTable([{ split, loss, metrics: m }], metrics);
+}
+
+/** The epoch-table columns a run that tunes thresholds adds: micro-F1 at the thresholds tuned on that evaluation, and the global threshold. */
+export const TUNED_METRICS: ReadonlyArray<MetricColumn> = [
+  { key: 'f1_tuned', title: 'F1 Tuned' },
+  { key: 'threshold_tuned', title: 'Tuned Threshold' },
+];
+
+/** The metrics of a rule's row: the `<metric>_tuned` keys of an evaluation under their plain names. */
+export function tunedRow(m: Readonly<Record<string, number>>, metrics: ReadonlyArray<MetricColumn> = CLASSIFICATION_METRICS): Record<string, number> {
+  return Object.fromEntries(metrics.filter((c) => typeof m[`${c.key}_tuned`] === 'number').map((c) => [c.key, m[`${c.key}_tuned`]]));
 }

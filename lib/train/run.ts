@@ -8,7 +8,8 @@ import { writeFileAtomic } from '../files';
 import type { Progress } from './progress';
 import { rotateCheckpoints, writeCheckpoint, writeRunFiles } from './checkpoints';
 import type { LogEntry, ResolvedTrainOptions, TrainResult } from './options';
-import { metricsRow, splitTable, tableHeader, epochColumns } from './report';
+import { TRAINING_CURVES_FILE, writeTrainingCurves } from './curves';
+import { metricsRow, splitRowsTable, tableHeader, epochColumns } from './report';
 import { epochOrder, epochSeed } from './schedule';
 import type { Output, RunFolder } from './setup';
 import { evalLogEntry, round, trainerState, type RadbertState, type TrainerState } from './state';
@@ -190,16 +191,28 @@ export async function finishRun(r: Run, epoch: number, result: Omit<TrainResult,
     const rep = await r.task.model.loadWeights([path.join(r.bestCheckpoint, 'model.safetensors')]);
     if (rep.missing.length) throw new Error(`${r.bestCheckpoint}: ${rep.missing.length} tensors missing`);
   }
+  for (const line of (await r.task.finalize?.()) ?? []) r.out.info(line);
   if (r.task.testRows) {
     const ev = await r.task.evaluate('test');
     const entry = evalLogEntry('test', ev, epoch, r.globalStep);
     addLog(r, entry);
     print(r, `test split (${ev.rows} rows), best model${r.bestStep !== null ? ` (checkpoint-${r.bestStep})` : ''}:`);
-    for (const line of splitTable('test', ev.loss, ev.metrics, r.task.metrics)) print(r, line);
+    const rows = r.task.splitRows?.('test', ev) ?? [{ split: 'test', loss: ev.loss, metrics: ev.metrics }];
+    for (const line of splitRowsTable(rows, r.task.metrics.filter((c) => rows.every((row) => typeof row.metrics[c.key] === 'number')))) print(r, line);
     result.test = { ...ev.metrics, loss: ev.loss } as TrainResult['test'];
     writeFileAtomic(path.join(r.folder.outputDir, 'test_results.json'), JSON.stringify(entry, null, 2) + '\n');
   }
   await r.task.save(r.folder.outputDir);
   writeRunFiles(r.folder.outputDir, trainerStateOf(r, epoch), r.trainingArgs);
+  await writeCurves(r);
   r.out.info(`saved the best model to ${r.folder.outputDir}`);
+}
+
+/** training_curves.svg in the run folder, from the log history so far; a chart that fails is a notice, never a lost run. */
+export async function writeCurves(r: Run): Promise<void> {
+  try {
+    await writeTrainingCurves(r.folder.outputDir, r.logHistory, r.task.kind);
+  } catch (err) {
+    r.out.info(`note: could not draw ${TRAINING_CURVES_FILE}: ${(err as Error).message}`);
+  }
 }

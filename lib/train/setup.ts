@@ -128,6 +128,8 @@ export function trainingArguments(o: ResolvedTrainOptions, run: RunFolder, best:
     // a resumed run keeps the preset it started from (the model card names it)
     init: o.model ? null : run.resumeDir ? stringOrNull(run.resumeArgs?.init) : (o.init ?? 'tiny'),
     threshold: o.threshold,
+    tune_thresholds: o.tuneThresholds,
+    min_threshold_support: o.minThresholdSupport,
     device,
     batch_order: 'numpy PCG64 permutation per epoch, seeded (seed << 32) + epoch (not torch RandomSampler order)',
     eval_loss: 'BCEWithLogits mean over all eval rows and labels, float64 from the logits',

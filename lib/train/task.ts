@@ -54,6 +54,8 @@ export interface BestRule {
 
 /** A training task: data, batches, loss step, metrics, best-checkpoint rule, report and saved files. */
 export interface TrainTask {
+  /** What is trained (which training curves the run draws). */
+  readonly kind: 'classification' | 'mlm';
   /** The native model being trained (the loop saves its optimizer and loads the best weights at the end). */
   readonly model: NativeModel;
   /** Rows of the training split; the loop shuffles indices 0..trainRows-1 each epoch. */
@@ -72,6 +74,13 @@ export interface TrainTask {
   step(batch: TaskBatch, options: StepOptions): Promise<StepResult>;
   /** Loss and metrics of the current weights on a split. */
   evaluate(split: 'validation' | 'test'): Promise<Evaluation>;
+  /**
+   * After training, with the best weights loaded, before the test split and the final save: e.g. tune the decision
+   * thresholds on the validation split. Returns notices to print.
+   */
+  finalize?(): Promise<string[]>;
+  /** The rows of a split's table (one per decision rule); default one row of `metrics`. */
+  splitRows?(split: string, ev: Evaluation): Array<{ split: string; loss: number; metrics: Record<string, number> }>;
   /** Write the model folder into `dir`: config.json, the weights, tokenizer files and the task's extra files. */
   save(dir: string): Promise<void>;
   /** Free the model (the loop calls it once, whatever happened). */
