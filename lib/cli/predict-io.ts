@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../errors';
-import { DataError, parseCsv } from '../data/readers';
+import { csvField, DataError, parseCsv } from '../data/readers';
 import { formatDuration } from '../train/progress';
 
 /** Text columns tried, in order, when --text-column is not given. */
@@ -64,11 +64,6 @@ export interface LabelOut {
   label: string;
   name?: string;
   probability: number;
-}
-
-/** A CSV field, quoted when needed. */
-function csvField(s: string): string {
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 /** Writes predictions as JSONL ({text, labels}) or CSV (text, labels, probabilities; ';'-separated) to a file or stdout. */

@@ -232,6 +232,11 @@ function parseJsonl(text: string, badLines: Set<number> = new Set()): RawRecord[
   return out;
 }
 
+/** A CSV field, quoted when needed (the quoting parseCsv reads back). */
+export function csvField(s: string): string {
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
 /**
  * RFC 4180 csv: `,` between fields, CRLF or LF between records, `"..."` quoting with `""` for a quote, newlines
  * allowed inside quotes. Lenient like Python's csv: a quote inside an unquoted field is kept, text after a closing
