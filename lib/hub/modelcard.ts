@@ -49,17 +49,43 @@ const RECIPE_KEYS = [
   'model', 'init', 'dataset', 'text_column', 'label_column', 'min_label_count', 'split_seed', 'validation_fraction', 'max_length',
   'num_train_epochs', 'max_steps', 'learning_rate', 'per_device_train_batch_size', 'per_device_eval_batch_size', 'weight_decay',
   'adam_beta1', 'adam_beta2', 'adam_epsilon', 'max_grad_norm', 'lr_scheduler_type', 'warmup_ratio', 'warmup_steps', 'optim',
-  'metric_for_best_model', 'load_best_model_at_end', 'threshold', 'seed', 'device',
+  'metric_for_best_model', 'load_best_model_at_end', 'threshold', 'tune_thresholds', 'min_threshold_support', 'seed', 'device',
 ];
 /** Never shown, whatever they hold. */
 const SECRET_KEY = /token|secret|password|passwd|credential|api[_-]?key|auth/i;
 
-/** The README.md of a trained model folder (reads config.json, training_args.json, trainer_state.json, label_names.json). */
+/** The "Decision thresholds" section of a card: how they were tuned and what they gained on validation (and cross-validated). */
+function thresholdsSection(t: Json): string[] {
+  const num = (v: unknown) => (typeof v === 'number' ? fmt(v) : '—');
+  const f1 = (t.validation_micro_f1 ?? {}) as Json;
+  const cv = t.cross_validated_micro_f1 as Json | undefined;
+  const per = (t.per_label ?? {}) as Json;
+  const rule =
+    t.method === 'per-label'
+      ? `one threshold per label for the ${Object.keys(per).length} labels with at least ${num(t.min_threshold_support)} positives in the validation split, ${num(t.global)} for the others`
+      : `one threshold for every label: **${num(t.global)}**`;
+  const out = [
+    '## Decision thresholds',
+    '',
+    `Tuned on the validation split (${num((t.tuned_on as Json | undefined)?.rows)} rows) by radbert-native to maximise micro-F1, saved as \`thresholds.json\` (${String(t.method)}): ${rule}.`,
+    `Validation micro-F1 ${num(f1.before)} at p > ${num(t.baseline_threshold ?? 0.5)}, ${num(f1.after)} at the tuned thresholds (in-sample).`,
+  ];
+  if (cv) out.push(`Cross-validated on the validation split (${num(cv.folds)} folds, each tuned on the others): p > 0.5 ${num(cv.baseline)}, global ${num(cv.global)}, per-label ${num(cv.per_label)}.`);
+  out.push('`radbert-native` (load, predict, serve, eval) applies them by default; an explicit threshold overrides them. transformers ignores the file.', '');
+  return out;
+}
+
+/**
+ * The README.md of a trained model folder (reads config.json, training_args.json, trainer_state.json, label_names.json,
+ * thresholds.json; embeds training_curves.svg when the folder has it).
+ */
 export function modelCard(dir: string, options: ModelCardOptions = {}): string {
   const config = readJsonObjectIfAny(path.join(dir, 'config.json')) ?? {};
   const args = readJsonObjectIfAny(path.join(dir, 'training_args.json'));
   const state = readJsonObjectIfAny(path.join(dir, 'trainer_state.json'));
   const names = (readJsonObjectIfAny(path.join(dir, 'label_names.json')) ?? {}) as Record<string, unknown>;
+  const thresholds = readJsonObjectIfAny(path.join(dir, 'thresholds.json'));
+  const curves = fs.existsSync(path.join(dir, 'training_curves.svg'));
   const id2label = (config.id2label ?? {}) as Record<string, string>;
   const labels = Object.keys(id2label)
     .sort((a, b) => Number(a) - Number(b))
@@ -91,7 +117,9 @@ export function modelCard(dir: string, options: ModelCardOptions = {}): string {
       ` ${baseModel ? `fine-tuned from [${baseModel}](https://huggingface.co/${baseModel})` : 'trained'}${datasets.length ? ` on ${datasets.map((d) => `[${d}](https://huggingface.co/datasets/${d})`).join(', ')}` : ''}` +
       ' with [radbert-native](https://www.npmjs.com/package/radbert-native) (libtorch, no Python).',
     '',
-    'Each label is predicted independently: apply a sigmoid to each logit and keep the labels above a threshold (0.5 by default).',
+    thresholds
+      ? 'Each label is predicted independently: apply a sigmoid to each logit and keep the labels above their decision threshold, tuned on the validation split (`thresholds.json`, see below; 0.5 is the untuned rule).'
+      : 'Each label is predicted independently: apply a sigmoid to each logit and keep the labels above a threshold (0.5 by default).',
     '',
   );
 
@@ -99,19 +127,32 @@ export function modelCard(dir: string, options: ModelCardOptions = {}): string {
     b.push('## Results', '');
     const cols: Array<[string, Json | undefined, string]> = [];
     if (bestEval) cols.push([`validation${typeof bestEval.epoch === 'number' ? ` (epoch ${fmt(bestEval.epoch)})` : ''}`, bestEval, 'eval_']);
-    if (test) cols.push(['test', test, 'test_']);
+    const tunedTest = test && typeof test.test_f1_tuned === 'number';
+    if (test) cols.push([tunedTest ? 'test, p > 0.5' : 'test', test, 'test_']);
+    // the same metrics at the tuned thresholds: test_<metric>_tuned under test_<metric> (the loss does not depend on them)
+    const tunedOf = (e: Json) => Object.fromEntries(Object.entries(e).filter(([k]) => k.endsWith('_tuned')).map(([k, v]) => [k.slice(0, -'_tuned'.length), v]));
+    if (test && tunedTest) cols.push(['test, tuned thresholds', { ...tunedOf(test), test_loss: test.test_loss }, 'test_']);
     b.push(`| metric | ${cols.map((c) => c[0]).join(' | ')} |`, `|---|${cols.map(() => '---').join('|')}|`);
     for (const m of METRICS) {
       if (!cols.some(([, e, pre]) => typeof e?.[pre + m] === 'number')) continue;
       b.push(`| ${m} | ${cols.map(([, e, pre]) => fmt(e?.[pre + m])).join(' | ')} |`);
     }
     b.push('');
+    if (curves) b.push('### Training curves', '', '![Training and validation loss, validation F1 per epoch](training_curves.svg)', '');
     if (evals.length > 1) {
-      b.push('### Validation by epoch', '', '| epoch | step | validation loss | f1 | precision_micro | recall_micro |', '|---|---|---|---|---|---|');
-      for (const e of evals) b.push(`| ${fmt(e.epoch)} | ${fmt(e.step)} | ${fmt(e.eval_loss)} | ${fmt(e.eval_f1)} | ${fmt(e.eval_precision_micro)} | ${fmt(e.eval_recall_micro)} |`);
+      const tunedCol = evals.some((e) => typeof e.eval_f1_tuned === 'number');
+      b.push(
+        '### Validation by epoch',
+        '',
+        `| epoch | step | validation loss | f1 | precision_micro | recall_micro |${tunedCol ? ' f1, tuned thresholds |' : ''}`,
+        `|---|---|---|---|---|---|${tunedCol ? '---|' : ''}`,
+      );
+      for (const e of evals)
+        b.push(`| ${fmt(e.epoch)} | ${fmt(e.step)} | ${fmt(e.eval_loss)} | ${fmt(e.eval_f1)} | ${fmt(e.eval_precision_micro)} | ${fmt(e.eval_recall_micro)} |${tunedCol ? ` ${fmt(e.eval_f1_tuned)} |` : ''}`);
       b.push('');
     }
-  }
+  } else if (curves) b.push('## Training curves', '', '![Training curves](training_curves.svg)', '');
+  if (thresholds) b.push(...thresholdsSection(thresholds));
 
   if (args) {
     b.push('## Training recipe', '', '| setting | value |', '|---|---|');
@@ -148,7 +189,16 @@ export function modelCard(dir: string, options: ModelCardOptions = {}): string {
     `inputs = tokenizer([${JSON.stringify(example)}], return_tensors="pt", truncation=True)`,
     'with torch.no_grad():',
     '    probs = torch.sigmoid(model(**inputs).logits)[0]',
-    'labels = [model.config.id2label[i] for i, p in enumerate(probs) if p > 0.5]',
+    ...(thresholds
+      ? [
+          '# the decision thresholds tuned on the validation split (thresholds.json; 0.5 for every label is the untuned rule)',
+          'import json',
+          'from huggingface_hub import hf_hub_download',
+          `t = json.load(open(hf_hub_download(${JSON.stringify(repoId)}, "thresholds.json")))`,
+          'cut = [t["per_label"].get(model.config.id2label[i], t["global"]) for i in range(len(probs))]',
+          'labels = [model.config.id2label[i] for i, p in enumerate(probs) if p > cut[i]]',
+        ]
+      : ['labels = [model.config.id2label[i] for i, p in enumerate(probs) if p > 0.5]']),
     'print(labels)',
     '```',
     '',
@@ -157,7 +207,7 @@ export function modelCard(dir: string, options: ModelCardOptions = {}): string {
     '```js',
     "const { load, resolveModel } = require('radbert-native');",
     '',
-    `const clf = await load(await resolveModel(${JSON.stringify(repoId)})); // downloads into the Hugging Face cache`,
+    `const clf = await load(await resolveModel(${JSON.stringify(repoId)})); // downloads into the Hugging Face cache${thresholds ? '; uses thresholds.json' : ''}`,
     `const { labels, probabilities } = await clf.predict(${JSON.stringify(example)});`,
     'console.log(labels, probabilities);',
     '```',

@@ -46,7 +46,10 @@ export interface PushResult {
 }
 
 /** Files of a model folder that pushToHub uploads when present (besides config.json, the weights and README.md). */
-export const PUSH_EXTRA_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'label_names.json', 'training_args.json', 'trainer_state.json', 'test_results.json'];
+export const PUSH_EXTRA_FILES = [
+  'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'label_names.json', 'training_args.json', 'trainer_state.json', 'test_results.json',
+  'thresholds.json', 'training_curves.svg',
+];
 
 function sanitizeRepoName(name: string): string {
   const s = name
