@@ -161,6 +161,8 @@ def main():
     ap.add_argument("--output-dir", default="/tmp/hf-train-bench")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--json", help="write a summary JSON here")
+    ap.add_argument("--save-logits", help="write the best model's validation and test logits and 0/1 labels here (.safetensors, float32: "
+                    "validation.logits, validation.labels, test.logits, test.labels), for bench/thresholds.js to tune thresholds on")
     ap.add_argument("--stream", choices=["torch", "radbert"], default="torch",
                     help="batch order: Trainer's RandomSampler, or radbert-native's (numpy PCG64 per epoch) to compare step by step")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -218,6 +220,15 @@ def main():
     print(table_header(cols))
     print(table_row(["test", res["test_loss"]] + [res[f"test_{k}"] for k in KEYS], cols))
     print(f"best validation micro-F1 {best:.6f}; training {train_s:.1f} s ({trainer.state.global_step} steps, {trainer.state.global_step / train_s:.2f} steps/s)")
+    if a.save_logits:
+        from safetensors.numpy import save_file
+        out = {}
+        for name, ds in (("validation", ds_val), ("test", ds_test)):
+            pred = trainer.predict(ds, metric_key_prefix=name)
+            out[f"{name}.logits"] = np.ascontiguousarray(pred.predictions, dtype=np.float32)
+            out[f"{name}.labels"] = np.ascontiguousarray(pred.label_ids, dtype=np.float32)
+        save_file(out, a.save_logits, metadata={"labels": json.dumps(classes)})
+        print(f"logits of the best model: {a.save_logits}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"best_metric": best, "best_checkpoint": trainer.state.best_model_checkpoint, "train_seconds": train_s, "attn_implementation": model.config._attn_implementation, "global_step": trainer.state.global_step, "log_history": trainer.state.log_history, "test": res}, f, indent=2)

@@ -12,7 +12,14 @@ import type { RunningServer, ServeOptions, StartOptions } from './serve/server';
 
 export { load, createClassifier, Classifier, toPrediction, resolveDevice } from './model/classifier';
 export { computeMetrics, sigmoid } from './eval/metrics';
-export type { Metrics } from './eval/metrics';
+export type { Metrics, Threshold } from './eval/metrics';
+export { tuneThresholds, tuneGlobal, tunePerLabel, microF1At, microSweep, probabilities } from './eval/thresholds';
+export type { TunedThresholds, TuneOptions, TuneMethod, PerLabelResult } from './eval/thresholds';
+export { readThresholds, writeThresholds, thresholdsJson, THRESHOLDS_FILE } from './model/thresholds';
+export type { ThresholdsJson, ModelThresholds } from './model/thresholds';
+export { writeEvalReport, perLabelCsv, prCurve } from './eval/report';
+export { renderSvg, renderSvgs } from './plot/vega';
+export { trainingCurvesSpec, prCurveSpec } from './plot/charts';
 export { readRows, DataError } from './data/readers';
 export { seedSplit } from './data/split';
 export { fitLabels, LabelBinarizer } from './data/labels';

@@ -76,6 +76,44 @@ function thresholdsSection(t: Json): string[] {
 }
 
 /**
+ * The "Results" section: the best validation evaluation and the test split (at p > 0.5 and, when tuned, at the tuned
+ * thresholds), the training curves, and the validation metrics per epoch.
+ */
+function resultsSection(evals: Json[], bestEval: Json | undefined, test: Json | undefined, curves: boolean): string[] {
+  const b: string[] = [];
+  if (bestEval || test) {
+    b.push('## Results', '');
+    const cols: Array<[string, Json | undefined, string]> = [];
+    if (bestEval) cols.push([`validation${typeof bestEval.epoch === 'number' ? ` (epoch ${fmt(bestEval.epoch)})` : ''}`, bestEval, 'eval_']);
+    const tunedTest = test && typeof test.test_f1_tuned === 'number';
+    if (test) cols.push([tunedTest ? 'test, p > 0.5' : 'test', test, 'test_']);
+    // the same metrics at the tuned thresholds: test_<metric>_tuned under test_<metric> (the loss does not depend on them)
+    const tunedOf = (e: Json) => Object.fromEntries(Object.entries(e).filter(([k]) => k.endsWith('_tuned')).map(([k, v]) => [k.slice(0, -'_tuned'.length), v]));
+    if (test && tunedTest) cols.push(['test, tuned thresholds', { ...tunedOf(test), test_loss: test.test_loss }, 'test_']);
+    b.push(`| metric | ${cols.map((c) => c[0]).join(' | ')} |`, `|---|${cols.map(() => '---').join('|')}|`);
+    for (const m of METRICS) {
+      if (!cols.some(([, e, pre]) => typeof e?.[pre + m] === 'number')) continue;
+      b.push(`| ${m} | ${cols.map(([, e, pre]) => fmt(e?.[pre + m])).join(' | ')} |`);
+    }
+    b.push('');
+    if (curves) b.push('### Training curves', '', '![Training and validation loss, validation F1 per epoch](training_curves.svg)', '');
+    if (evals.length > 1) {
+      const tunedCol = evals.some((e) => typeof e.eval_f1_tuned === 'number');
+      b.push(
+        '### Validation by epoch',
+        '',
+        `| epoch | step | validation loss | f1 | precision_micro | recall_micro |${tunedCol ? ' f1, tuned thresholds |' : ''}`,
+        `|---|---|---|---|---|---|${tunedCol ? '---|' : ''}`,
+      );
+      for (const e of evals)
+        b.push(`| ${fmt(e.epoch)} | ${fmt(e.step)} | ${fmt(e.eval_loss)} | ${fmt(e.eval_f1)} | ${fmt(e.eval_precision_micro)} | ${fmt(e.eval_recall_micro)} |${tunedCol ? ` ${fmt(e.eval_f1_tuned)} |` : ''}`);
+      b.push('');
+    }
+  } else if (curves) b.push('## Training curves', '', '![Training curves](training_curves.svg)', '');
+  return b;
+}
+
+/**
  * The README.md of a trained model folder (reads config.json, training_args.json, trainer_state.json, label_names.json,
  * thresholds.json; embeds training_curves.svg when the folder has it).
  */
@@ -123,35 +161,7 @@ export function modelCard(dir: string, options: ModelCardOptions = {}): string {
     '',
   );
 
-  if (bestEval || test) {
-    b.push('## Results', '');
-    const cols: Array<[string, Json | undefined, string]> = [];
-    if (bestEval) cols.push([`validation${typeof bestEval.epoch === 'number' ? ` (epoch ${fmt(bestEval.epoch)})` : ''}`, bestEval, 'eval_']);
-    const tunedTest = test && typeof test.test_f1_tuned === 'number';
-    if (test) cols.push([tunedTest ? 'test, p > 0.5' : 'test', test, 'test_']);
-    // the same metrics at the tuned thresholds: test_<metric>_tuned under test_<metric> (the loss does not depend on them)
-    const tunedOf = (e: Json) => Object.fromEntries(Object.entries(e).filter(([k]) => k.endsWith('_tuned')).map(([k, v]) => [k.slice(0, -'_tuned'.length), v]));
-    if (test && tunedTest) cols.push(['test, tuned thresholds', { ...tunedOf(test), test_loss: test.test_loss }, 'test_']);
-    b.push(`| metric | ${cols.map((c) => c[0]).join(' | ')} |`, `|---|${cols.map(() => '---').join('|')}|`);
-    for (const m of METRICS) {
-      if (!cols.some(([, e, pre]) => typeof e?.[pre + m] === 'number')) continue;
-      b.push(`| ${m} | ${cols.map(([, e, pre]) => fmt(e?.[pre + m])).join(' | ')} |`);
-    }
-    b.push('');
-    if (curves) b.push('### Training curves', '', '![Training and validation loss, validation F1 per epoch](training_curves.svg)', '');
-    if (evals.length > 1) {
-      const tunedCol = evals.some((e) => typeof e.eval_f1_tuned === 'number');
-      b.push(
-        '### Validation by epoch',
-        '',
-        `| epoch | step | validation loss | f1 | precision_micro | recall_micro |${tunedCol ? ' f1, tuned thresholds |' : ''}`,
-        `|---|---|---|---|---|---|${tunedCol ? '---|' : ''}`,
-      );
-      for (const e of evals)
-        b.push(`| ${fmt(e.epoch)} | ${fmt(e.step)} | ${fmt(e.eval_loss)} | ${fmt(e.eval_f1)} | ${fmt(e.eval_precision_micro)} | ${fmt(e.eval_recall_micro)} |${tunedCol ? ` ${fmt(e.eval_f1_tuned)} |` : ''}`);
-      b.push('');
-    }
-  } else if (curves) b.push('## Training curves', '', '![Training curves](training_curves.svg)', '');
+  b.push(...resultsSection(evals, bestEval, test, curves));
   if (thresholds) b.push(...thresholdsSection(thresholds));
 
   if (args) {
