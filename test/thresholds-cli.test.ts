@@ -150,7 +150,7 @@ test('serve: /predict without threshold and /classify cut at the tuned threshold
     expect(predict.map((r) => r.map((x) => x.label))).toEqual(want.map((p) => p.labels));
     const all = (await post('/predict', { inputs: texts[0], threshold: 0 })) as unknown[];
     expect(all.length).toBe(clf.labels.length);
-    const info = await (await fetch(`${server.url}/info`)).json();
+    const info = (await (await fetch(`${server.url}/info`)).json()) as { decision_thresholds: string };
     expect(info.decision_thresholds).toMatch(/^thresholds\.json: per-label/);
   } finally {
     await server.close();
