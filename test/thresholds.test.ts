@@ -6,19 +6,8 @@
  */
 import { computeMetrics } from '../lib/eval/metrics';
 import { microF1At, microSweep, probabilities, tuneGlobal, tunePerLabel, tuneThresholds } from '../lib/eval/thresholds';
+import { mulberry32 as rng } from '../lib/data/demo';
 import { runPythonJson } from './helpers/python';
-
-/** A deterministic generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   name: string;

@@ -75,8 +75,8 @@ const FINDINGS: Array<[string, string[], string[]]> = [
 const VERBS = ['showing', 'with', 'demonstrating', 'revealing', 'shows'];
 const SIDES = ['', 'left ', 'right ', 'large ', 'small '];
 
-/** A deterministic generator (mulberry32) so the demo data never changes. */
-function mulberry32(seed: number): () => number {
+/** A deterministic generator (mulberry32): the demo data never changes (tests draw reproducible cases from it too). */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
