@@ -54,7 +54,11 @@ const loadavg = () => os.loadavg().map((x) => Number(x.toFixed(2)));
 /** Measures GEMM GFLOP/s with bench/gemm.py in the reference venv (tens of seconds; `quick`: shorter timing windows). */
 function measureGemm(python, { threads, quick = false }) {
   const args = { threads, min_time: quick ? 0.1 : 0.3, tokens: [32, 512, 4096] };
-  const r = spawnSync(python, [path.join(__dirname, 'gemm.py'), JSON.stringify(args)], { encoding: 'utf8', cwd: root, maxBuffer: 1 << 26 });
+  // glibc's mmap off for this process: an output over its mmap threshold (base's Wqkv at 4096 tokens: 37 MB) would be
+  // fresh pages, first-touch faulted on every call (137 instead of 435 GFLOP/s measured): the kernels are measured, as
+  // they run in radbert-native (native/allocator.cpp keeps large blocks) and in ONNX Runtime (a bound output buffer)
+  const env = { ...process.env, MALLOC_MMAP_MAX_: '0', MALLOC_TRIM_THRESHOLD_: String(2 ** 32 - 1) };
+  const r = spawnSync(python, [path.join(__dirname, 'gemm.py'), JSON.stringify(args)], { encoding: 'utf8', cwd: root, env, maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`bench/gemm.py failed:\n${r.stderr}`);
   return { ...JSON.parse(r.stdout.trim().split('\n').pop()), loadavg_after: loadavg() };
 }

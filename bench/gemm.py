@@ -8,7 +8,8 @@ linears), for each token count in "tokens", through:
   onnxruntime     ONNX Runtime's MatMul with W as a constant initializer (prepacked by MLAS), intra-op threads =
                   "threads", output bound to a preallocated buffer; CPU ONNX Runtime has no bf16 MatMul
 Each figure: 2 warm-up calls, then calls until "min_time" seconds (at least 3); GFLOP/s = 2·tokens·in·out / median
-(gflops_best: / the fastest call; on a shared machine the median falls first).
+(gflops_best: / the fastest call; on a shared machine the median falls first). bench/common.js runs this with glibc's
+mmap off (MALLOC_MMAP_MAX_=0), so large outputs reuse freed memory instead of being page-faulted on every call.
 The "layer" rows are one encoder layer's four linears together (Wqkv, attn.Wo, mlp.Wi, mlp.Wo): their FLOPs over the
 sum of their median times. roofline[dtype][tokens] = the best backend's layer GFLOP/s.
 usage: python bench/gemm.py '{"threads": 2, "min_time": 0.3, "tokens": [32, 512, 4096]}' → JSON on stdout"""
