@@ -137,7 +137,7 @@ export async function trainLoop(
     logHistory: r.logHistory,
   };
   if (!interrupted) await finishRun(r, epoch, result);
-  else await writeCurves(r);
+  else if (!dist || dist.isMain) await writeCurves(r);
   return result;
 }
 
