@@ -105,10 +105,10 @@ describeNative()('data parallel (Gloo, 2 processes)', () => {
   test('mlm: 2 ranks x batch 4 = 1 process x batch 8', async () => {
     const txt = path.join(tmp, 'texts.txt');
     fs.writeFileSync(txt, (await readTexts(MINI)).rows.slice(0, 52).map((r) => r.text).join('\n') + '\n');
-    const mlmRecipe = { ...RECIPE, maxLength: 40, maxSteps: 3, validationSplit: 0.25 };
+    const mlmRecipe = { ...RECIPE, maxLength: 40, maxSteps: 3, validationSplit: 0.25, evalBatchSize: 8 }; // same eval batches (their masks)
     const one = await trainMlm({ dataset: txt, tokenizer: TOKENIZER, init: 'tiny', ...mlmRecipe, batchSize: 8, outputDir: path.join(tmp, 'mlm-ref'), quiet: true, threads: 2 });
     const dir = path.join(tmp, 'mlm');
-    const args = ['mlm', '--dataset', txt, '--tokenizer', TOKENIZER, '--init', 'tiny', ...FLAGS, '--max-length', '40', '--max-steps', '3', '--validation-split', '0.25'];
+    const args = ['mlm', '--dataset', txt, '--tokenizer', TOKENIZER, '--init', 'tiny', ...FLAGS, '--max-length', '40', '--max-steps', '3', '--validation-split', '0.25', '--eval-batch-size', '8'];
     const r = await run(process.execPath, [CLI, ...args, '--batch-size', '4', '--output-dir', dir, '--nproc-per-node', '2']).done;
     expect([r.code, r.stderr.slice(-2000)]).toEqual([0, expect.any(String)]);
     expectSameRun(dir, one);

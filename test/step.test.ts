@@ -68,11 +68,11 @@ describeNative()('gradient accumulation (HF semantics)', () => {
     await expect(train(base(path.join(tmp, 'b4x2'), { batchSize: 4, maxSteps: 4, resume: true }))).rejects.toThrow(/8 rows per optimizer step/);
   });
 
-  test('mlm: 1 process x batch 4 x 2 accumulation steps = 1 process x batch 8 (masks drawn for the whole batch)', async () => {
+  test('mlm: 1 process x batch 4 x 2 accumulation steps = 1 process x batch 8 (masks drawn for the whole batch; the same eval batches: their masks and loss weights depend on the eval batch size)', async () => {
     const texts = (await readTexts(MINI)).rows.slice(0, 52).map((r) => r.text);
     const base = (outputDir: string, extra: Partial<MlmOptions>): MlmOptions => ({
       texts, tokenizer: TOKENIZER, init: 'tiny', maxLength: 40, maxSteps: 3, loggingSteps: 1, learningRate: 1e-3, validationSplit: 0.25,
-      maxGradNorm, saveTotalLimit: 0, outputDir, quiet: true, threads: 2, ...extra,
+      evalBatchSize: 8, maxGradNorm, saveTotalLimit: 0, outputDir, quiet: true, threads: 2, ...extra,
     });
     const one = await trainMlm(base(path.join(tmp, 'm8'), { batchSize: 8 }));
     const acc = await trainMlm(base(path.join(tmp, 'm4x2'), { batchSize: 4, gradientAccumulationSteps: 2 }));
