@@ -38,6 +38,15 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     steps.push(now() - t);
     sync.push(r.syncSeconds ?? 0);
   }
+  // the all-reduce alone (flat mode): every rank at a barrier, then an update on an empty batch (no forward, no
+  // backward): copy into the persistent buffer, one all-reduce of every gradient, copy back
+  const allreduce = [];
+  if (dist && (args.grad_sync ?? 'flat') === 'flat')
+    for (let i = 0; i < 3; i++) {
+      await dist.barrier();
+      const r = await clf.model.trainStep(new Int32Array(0), new Int32Array(1), new Float32Array(0), { lr: 0, maxGradNorm: 1.0 });
+      allreduce.push(r.syncSeconds);
+    }
   const timed = steps.slice(args.warmup);
   const out = {
     world,
@@ -49,6 +58,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     samples_per_s: G / median(timed),
     sync_s: dist ? median(sync.slice(args.warmup)) : 0,
     first_sync_s: dist ? sync[0] : 0,
+    allreduce_s: allreduce.length ? median(allreduce) : null,
     steps_s: steps,
     sync_s_all: sync,
   };

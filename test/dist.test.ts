@@ -4,7 +4,7 @@
  * external launcher) make the updates of 1 process × batch 8 (weights within 1e-5 relative, same losses and grad
  * norms to rounding, the same evaluation metrics and kept checkpoint), for `train` and `mlm`; a SIGKILLed rank makes
  * the other exit non-zero within 60 s naming it; Ctrl-C to the launcher saves a checkpoint that `--resume` continues
- * bit-exactly.
+ * bit-exactly (and one process at the same global batch to 1e-5); a busy port and an unreachable master are named.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -91,12 +91,12 @@ describeNative()('data parallel (Gloo, 2 processes)', () => {
     expect(fs.existsSync(path.join(dir, 'test_results.json'))).toBe(true);
   });
 
-  test('train: the same under torchrun --no-python (the reference venv, an external launcher)', async () => {
+  test('train: the same under torchrun --no-python (the reference venv, an external launcher), flat-buffer gradient sum', async () => {
     const dir = path.join(tmp, 'torchrun');
     const torchrun = path.join(path.dirname(pythonRef()), 'torchrun');
     const port = await freePort();
     const r = await run(torchrun, ['--no-python', '--nproc-per-node', '2', '--master-port', String(port), process.execPath, CLI, ...TRAIN, '--batch-size', '4', '--output-dir', dir], {
-      env: { OMP_NUM_THREADS: '1' },
+      env: { OMP_NUM_THREADS: '1', RADBERT_DDP_GRAD_SYNC: 'flat' }, // the other gradient sum: one flat buffer after backward
     }).done;
     expect([r.code, r.stderr.slice(-2000)]).toEqual([0, expect.any(String)]);
     expectSameRun(dir, ref);
@@ -154,8 +154,36 @@ describeNative()('data parallel (Gloo, 2 processes)', () => {
     const saved = fs.readdirSync(dir).filter((n) => /^checkpoint-\d+$/.test(n));
     expect(saved.length).toBe(1);
     expect(Number(saved[0].split('-')[1])).toBeLessThan(6);
+    // the same checkpoint resumed by one process at the same global batch (4 x 2 accumulation steps)
+    const other = path.join(tmp, 'interrupted-1proc');
+    fs.cpSync(dir, other, { recursive: true });
     const r2 = await run(process.execPath, [...args, '--resume']).done;
     expect([r2.code, r2.stderr.slice(-2000)]).toEqual([0, expect.any(String)]);
     expect(fs.readFileSync(path.join(dir, 'model.safetensors')).equals(fs.readFileSync(path.join(full, 'model.safetensors')))).toBe(true);
+    const oneArgs = [CLI, ...TRAIN, '--batch-size', '4', '--gradient-accumulation-steps', '2', '--output-dir', other, '--threads', '2', '--resume'];
+    const r3 = await run(process.execPath, oneArgs).done;
+    expect([r3.code, r3.stderr.slice(-2000)]).toEqual([0, expect.any(String)]);
+    expect(r3.stderr).toMatch(new RegExp(`resuming at step ${saved[0].split('-')[1]}`));
+    expect(maxTensorDiff(path.join(other, 'model.safetensors'), path.join(full, 'model.safetensors')).rel).toBeLessThan(1e-5);
+  });
+
+  test('rendezvous errors: a busy port, an unreachable master', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as net.AddressInfo).port;
+    const opts = { backend: 'gloo' as const, worldSize: 2, masterAddr: '127.0.0.1', prefix: 'test/', host: os.hostname() };
+    try {
+      await expect(native().initProcessGroup({ ...opts, rank: 0, masterPort: port, timeoutSeconds: 5 })).rejects.toThrow(
+        new RegExp(`rank 0 of 2: could not host the store on port ${port}: the address is already in use .*--master-port`),
+      );
+    } finally {
+      busy.close();
+    }
+    const nobody = await freePort();
+    const t0 = Date.now();
+    await expect(native().initProcessGroup({ ...opts, rank: 1, masterPort: nobody, timeoutSeconds: 3 })).rejects.toThrow(
+      new RegExp(`rank 1 of 2: could not join the store at 127.0.0.1:${nobody} \\(MASTER_ADDR:MASTER_PORT, hosted by rank 0\\)`),
+    );
+    expect((Date.now() - t0) / 1000).toBeLessThan(30);
   });
 });

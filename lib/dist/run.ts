@@ -40,7 +40,10 @@ function chooseBackend(asked: 'gloo' | 'nccl' | undefined, device: 'cpu' | 'cuda
 export async function withDistributed<T>(o: DistributedOptions, device: 'cpu' | 'cuda', job: (dist: Dist | undefined) => Promise<T>): Promise<T> {
   const env = distEnv();
   if (!env || (env.worldSize === 1 && o.ddpBackend === undefined)) return job(undefined);
-  const gradSync = process.env.RADBERT_DDP_GRAD_SYNC === 'reducer' ? 'reducer' : 'flat';
+  // DDP's Reducer (buckets all-reduced while backward runs) by default: measured faster on base (bench/ddp.js);
+  // RADBERT_DDP_GRAD_SYNC=flat: one persistent flattened buffer all-reduced after backward
+  const gradSync = process.env.RADBERT_DDP_GRAD_SYNC ?? 'reducer';
+  if (gradSync !== 'reducer' && gradSync !== 'flat') throw new UsageError(`RADBERT_DDP_GRAD_SYNC=${gradSync} must be reducer or flat`);
   const dist = await Dist.join(env, { backend: chooseBackend(o.ddpBackend, device), timeoutSeconds: o.ddpTimeout, gradSync });
   let result: T;
   try {
