@@ -9,22 +9,12 @@
  * bench/results/<date>-ddp.json and prints a table.
  */
 const fs = require('fs');
-const net = require('net');
 const os = require('os');
 const path = require('path');
 const { spawn, execFileSync } = require('child_process');
 
 const root = path.resolve(__dirname, '..');
-const { workerEnv } = require('../dist/dist/launcher');
-
-function freePort() {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
+const { freePort, workerEnv } = require('../dist/dist/launcher');
 
 /** One measurement: `world` workers of bench/worker_ddp.js; resolves to rank 0's JSON. */
 async function measure(args, world) {

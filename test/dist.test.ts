@@ -12,6 +12,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readTexts } from '../lib/data/mlm-corpus';
+import { freePort } from '../lib/dist/launcher';
 import { native } from '../lib/native';
 import { train } from '../lib/train/loop';
 import { trainMlm } from '../lib/train/mlm';
@@ -45,15 +46,6 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; onErr
     child.on('close', (code) => resolve({ code, stdout, stderr, seconds: (Date.now() - t0) / 1000 })),
   );
   return { child, done };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** trainer_state.json's log history of a finished run folder. */

@@ -43,8 +43,8 @@ export function workerArgs(args: string[]): string[] {
   return out;
 }
 
-/** A port nobody listens on now (one node: the rendezvous needs no agreed port). */
-function freePort(host: string): Promise<number> {
+/** A port nobody listens on now on `host` (one node: the rendezvous needs no agreed port). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
