@@ -2,6 +2,7 @@
 'use strict';
 /**
  * `npm run bench -- --serve` / `-- --budget`: HTTP serving and the token budget, see bench/serve.js.
+ * `npm run bench -- --ddp`: data-parallel training, 1 process against 2 (Gloo), see bench/ddp.js.
  * `npm run bench -- --gemm [--threads N] [--quick]`: only the CPU and its GEMM GFLOP/s (bench/gemm.py, bench/common.js).
  * `npm run bench [-- --quick] [-- --presets tiny,small,base] [-- --no-bf16] [-- --no-tjs] [-- --no-gemm]
  * [-- --background-load N]`: radbert-native, Hugging Face transformers and transformers.js (fp32 inference and start-up;
@@ -22,14 +23,14 @@ const { parityTexts, maxAbsDiff, inferenceFlops, rowRoofline, formatRows, PARITY
 
 const root = path.resolve(__dirname, '..');
 const argv = process.argv.slice(2);
-if (argv.includes('--serve') || argv.includes('--budget')) {
-  require('./serve.js')
+if (argv.includes('--serve') || argv.includes('--budget') || argv.includes('--ddp')) {
+  require(argv.includes('--ddp') ? './ddp.js' : './serve.js')
     .main(argv)
     .catch((e) => {
       console.error(e);
       process.exit(1);
     });
-  return; // eslint-disable-line no-unreachable -- CommonJS allows a top-level return: the serve modes replace the rest
+  return; // eslint-disable-line no-unreachable -- CommonJS allows a top-level return: these modes replace the rest
 }
 const quick = argv.includes('--quick');
 const flag = (name, def) => {

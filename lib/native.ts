@@ -96,6 +96,15 @@ export interface StepOptions {
   seed?: number;
   /** Forward and loss under bf16 autocast, fp32 master weights and optimizer (HF Trainer's bf16=True). */
   bf16?: boolean;
+  /**
+   * This batch's share of the optimizer step's batch (gradient accumulation, data parallelism): its loss is scaled by
+   * it before backward, so the summed gradients are those of the whole batch's mean loss. Default 1.
+   */
+  lossWeight?: number;
+  /** Add this batch's gradients to those of the calls since the last update (the 2nd..Kth micro-batch). Default false. */
+  accumulate?: boolean;
+  /** Data parallel: ask every rank to stop after this step; each rank's result then says stop (Ctrl-C agreement). */
+  stop?: boolean;
 }
 
 /** Options of one forward call. */
@@ -149,10 +158,18 @@ export interface EmbedOptions {
 
 /** What one training step reports. */
 export interface StepResult {
-  /** The batch's mean loss before the update (BCEWithLogits for classification, masked-token cross-entropy for masked LM). */
+  /**
+   * The batch's mean loss before the update (BCEWithLogits for classification, masked-token cross-entropy for masked
+   * LM); with an update after accumulated batches, the lossWeight-weighted sum of theirs (over all ranks when a
+   * process group is attached): the optimizer step's mean loss.
+   */
   loss: number;
   /** Global L2 norm of the gradients before clipping (what HF Trainer logs as grad_norm). */
   gradNorm: number;
+  /** Some rank asked to stop after this step (StepOptions.stop); false without a process group unless this call asked. */
+  stop?: boolean;
+  /** Seconds the process group's gradient sum took after backward (0 without one; DDP's Reducer overlaps most of it with backward). */
+  syncSeconds?: number;
 }
 
 /** Facts about a model instance. */
@@ -185,7 +202,9 @@ export interface NativeModel {
   forward(ids: Int32Array, cuSeqlens: Int32Array, options?: ForwardOptions): Promise<Float32Array>;
   /**
    * Train-mode forward + loss against `targets` (see Targets: Float32Array for classification, Int32Array token labels
-   * for masked LM) + backward (+ clip + AdamW). A masked-LM batch must label at least one token.
+   * for masked LM) + backward (+ clip + AdamW). A masked-LM batch must label at least one token. With a process group
+   * attached (NativeProcessGroup.attach) an update first sums the gradients over the ranks; an empty batch (no ids,
+   * cuSeqlens [0]) then takes part in the update without a forward.
    */
   trainStep(ids: Int32Array, cuSeqlens: Int32Array, targets: Targets, options: StepOptions): Promise<StepResult>;
   /** Eval-mode, no-grad loss of one batch against `targets` (as trainStep's), for validation loss and perplexity. */
@@ -220,12 +239,69 @@ export interface VersionInfo {
   gemm: { fp32: 'mkl' | 'onednn'; bf16: 'onednn' | 'libtorch-autocast'; mode: 'mkl' | 'onednn' | 'libtorch'; reason: string };
   /** The CPU: vendor id, model name, and the GEMM-relevant ISA flags it has (avx512_bf16, amx_bf16, ...). */
   cpu: { vendor: string; name: string; flags: string };
+  /** The distributed backends this build has (none, with the reason, when it was built without gloo's headers). */
+  distributed: { backends: Array<'gloo' | 'nccl'>; reason?: string };
+}
+
+/** Options of initProcessGroup (lib/dist/group.ts fills them from the torchrun environment). */
+export interface ProcessGroupOptions {
+  backend: 'gloo' | 'nccl';
+  rank: number;
+  worldSize: number;
+  /** NCCL: the CUDA device of this process (made current on the compute thread). */
+  localRank?: number;
+  masterAddr: string;
+  masterPort: number;
+  /** torchrun's agent hosts the store (TORCHELASTIC_USE_AGENT_STORE=True); else rank 0 hosts it. */
+  agentStore?: boolean;
+  /** Key prefix of this run in the store. */
+  prefix: string;
+  /** Rendezvous and every collective give up after this long (--ddp-timeout). */
+  timeoutSeconds: number;
+  /** This host's name, shown in the other ranks' messages about this one. */
+  host: string;
+  /** GLOO_SOCKET_IFNAME's interfaces. */
+  glooInterfaces?: string[];
+}
+
+/** What the watchdog of a process group knows about the other ranks. */
+export interface GroupHealth {
+  /** Ranks whose heartbeat stopped for longer than asked. */
+  silent: Array<{ rank: number; seconds: number }>;
+  /** Ranks that reported an error (reportFailure), with its message. */
+  failed: Array<{ rank: number; message: string }>;
+  /** The store stopped answering (its host is gone), and how. */
+  storeLost: boolean;
+  storeError: string;
+}
+
+/** This process's c10d process group (native/distributed.*): every collective runs on the compute thread. */
+export interface NativeProcessGroup {
+  /** Rank, world size, backend, and every rank's host and pid. */
+  info(): { rank: number; size: number; backend: string; peers: Array<{ host: string; pid: number }> };
+  /** Rank 0's parameters and buffers to every rank. */
+  broadcastModel(model: NativeModel): Promise<void>;
+  /** From now on the model's updating trainStep sums the gradients over the ranks first ('flat': one persistent buffer after backward; 'reducer': DDP's Reducer). */
+  attach(model: NativeModel, mode?: 'flat' | 'reducer'): Promise<void>;
+  barrier(): Promise<void>;
+  /** Every rank's values (lengths may differ), in rank order. */
+  allGather<T extends Float32Array | Float64Array>(values: T): Promise<T[]>;
+  /** Element-wise sums over the ranks. */
+  allReduce(values: Float64Array): Promise<Float64Array>;
+  /** Leave this rank's error in the store for the others' messages (best effort). */
+  reportFailure(message: string): void;
+  /** The watchdog's view: ranks silent for more than `silentAfterSeconds` (default 30), reported errors, the store. */
+  health(silentAfterSeconds?: number): GroupHealth;
+  /** Stop the heartbeat and release the group. */
+  shutdown(): Promise<void>;
 }
 
 /** The addon's exports. */
 export interface NativeAddon {
   /** libtorch version, whether CUDA is usable, intra-op threads, the attention and GEMM kernels, the CPU. */
   version(): VersionInfo;
+  /** Join a data-parallel run: the rendezvous (blocks until every rank joined, or the timeout) and the process group. */
+  initProcessGroup(options: ProcessGroupOptions): Promise<NativeProcessGroup>;
   /** Set libtorch's intra-op thread count. */
   setNumThreads(n: number): void;
   /**

@@ -12,6 +12,7 @@
 
 #include "allocator.h"
 #include "attention_napi.h"  // [attn hook] version().attention, attentionPlan, createModel numerics options
+#include "distributed_napi.h"  // [dist hook] initProcessGroup, version().distributed
 #include "heads.h"
 #include "inference.h"
 #include "linear.h"
@@ -46,6 +47,9 @@ class Model : public Napi::ObjectWrap<Model> {
                            InstanceMethod<&Model::Free>("free"),
                        });
   }
+
+  // The state behind a JS model object, or null (not a NativeModel, or freed).
+  static std::shared_ptr<ModelState> state_of(const Napi::Value& v);
 
   explicit Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
     if (info.Length() != 1 || !info[0].IsExternal())
@@ -218,18 +222,25 @@ class Model : public Napi::ObjectWrap<Model> {
     auto seed_v = o.Get("seed");
     std::optional<uint64_t> seed;
     if (seed_v.IsNumber()) seed = static_cast<uint64_t>(seed_v.As<Napi::Number>().Int64Value());
+    const auto micro = micro_step_option(o, "options");
+    // an empty batch (no ids, cuSeqlens [0]): a rank with no rows in this optimizer step still takes part in its update
+    const bool empty = ids.empty() && cu.size() == 1 && cu[0] == 0;
+    if (empty && !so.update) type_error(info.Env(), "trainStep: an empty batch (cuSeqlens [0]) only makes sense with update");
     auto result = std::make_shared<radbert::TrainStepResult>();
     return Task::Run(
         info.Env(),
-        [s, ids = std::move(ids), cu = std::move(cu), targets = std::move(targets), so, seed, bf16, result] {
+        [s, ids = std::move(ids), cu = std::move(cu), targets = std::move(targets), so, seed, bf16, micro, empty, result] {
           std::lock_guard<std::mutex> lock(s->mu);
-          auto batch = radbert::make_packed(ids, cu, s->module->config.vocab_size, s->device);
-          *result = radbert::train_step(*s, batch, targets, so, bf16, seed);
+          std::optional<radbert::Packed> batch;
+          if (!empty) batch = radbert::make_packed(ids, cu, s->module->config.vocab_size, s->device);
+          *result = radbert::train_step(*s, batch ? &*batch : nullptr, targets, so, bf16, seed, micro);
         },
         [result](Napi::Env env) -> Napi::Value {
           auto o = Napi::Object::New(env);
           o.Set("loss", result->loss);
           o.Set("gradNorm", result->grad_norm);
+          o.Set("stop", result->stop);
+          o.Set("syncSeconds", result->sync_s);
           return o;
         });
   }
@@ -295,6 +306,12 @@ struct AddonData {
   Napi::FunctionReference model_ctor;
 };
 
+std::shared_ptr<ModelState> Model::state_of(const Napi::Value& v) {
+  auto* data = v.Env().GetInstanceData<AddonData>();
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->model_ctor.Value())) return nullptr;
+  return Model::Unwrap(v.As<Napi::Object>())->live();
+}
+
 Napi::Value Version(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto o = Napi::Object::New(env);
@@ -317,6 +334,7 @@ Napi::Value Version(const Napi::CallbackInfo& info) {
   auto cpu = Napi::Object::New(env);
   for (const auto& [k, v] : radbert::cpu_description()) cpu.Set(k, v);
   o.Set("cpu", cpu);
+  o.Set("distributed", radbert::distributed_version(env));  // [dist hook]
   return o;
 }
 
@@ -411,9 +429,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("quiesce", Napi::Function::New(env, Quiesce, "quiesce"));
   exports.Set("createModel", Napi::Function::New(env, CreateModel, "createModel"));
   exports.Set("attentionPlan", Napi::Function::New(env, radbert::AttentionPlan, "attentionPlan"));  // [attn hook]
+  radbert::register_distributed(env, exports);  // [dist hook]
   return exports;
 }
 
 }  // namespace
+
+std::shared_ptr<ModelState> radbert::napi::model_state_of(const Napi::Value& v) { return Model::state_of(v); }
 
 NODE_API_MODULE(radbert_native, Init)

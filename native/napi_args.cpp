@@ -77,6 +77,17 @@ bool bf16_option(const Napi::Object& o, const std::string& ctx) {
   return v.As<Napi::Boolean>().Value();
 }
 
+radbert::MicroStep micro_step_option(const Napi::Object& o, const std::string& ctx) {
+  radbert::MicroStep m;
+  m.loss_weight = num_or(o, "lossWeight", 1.0, ctx);
+  if (!std::isfinite(m.loss_weight) || m.loss_weight < 0) type_error(o.Env(), ctx + ".lossWeight must be a finite number >= 0");
+  for (auto [key, field] : {std::pair{"accumulate", &m.accumulate}, std::pair{"stop", &m.stop}}) {
+    auto v = o.Get(key);
+    if (!v.IsUndefined() && !v.IsNull()) *field = boolean(o, key, ctx);
+  }
+  return m;
+}
+
 radbert::Config parse_config(const Napi::Object& o) {
   const std::string ctx = "config";
   radbert::Config c;

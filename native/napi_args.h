@@ -57,8 +57,14 @@ radbert::Targets targets_arg(const Napi::CallbackInfo& info, size_t i, const std
 // options.bf16: optional boolean, false when absent.
 bool bf16_option(const Napi::Object& o, const std::string& ctx);
 
+// trainStep's options.lossWeight (a finite number >= 0, default 1), options.accumulate and options.stop (booleans).
+radbert::MicroStep micro_step_option(const Napi::Object& o, const std::string& ctx);
+
 // createModel's config object (NativeConfig in lib/native.ts) as a radbert::Config.
 radbert::Config parse_config(const Napi::Object& o);
+
+// The model state behind a NativeModel object, or null when `v` is none or was freed (defined in addon.cpp).
+std::shared_ptr<radbert::ModelState> model_state_of(const Napi::Value& v);
 
 // JS values from C++ ones.
 Napi::Array string_array(Napi::Env env, const std::vector<std::string>& v);

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -13,6 +14,8 @@
 #include "optim.h"
 
 namespace radbert {
+
+class GradSync;
 
 // The one native thread that runs every libtorch call. libuv's pool has several threads, and each thread that enters
 // libtorch gets its own OpenMP team and MKL thread setting (set_num_threads is per thread there) and its own malloc
@@ -87,6 +90,8 @@ struct ModelState {
   NamedTensors params;  // Hugging Face key names
   std::vector<bool> decay;  // per params entry: whether weight decay applies (HF Trainer's groups)
   std::map<std::string, torch::Tensor> by_name;
+  double step_loss = 0.0;          // weighted loss of the batches since the last update (train_step's MicroStep)
+  std::shared_ptr<GradSync> sync;  // data parallel: sums gradients over the ranks before clipping (distributed.h)
 };
 
 // A message for an exception escaping libtorch or the library (c10::Error without its C++ backtrace).

@@ -1,7 +1,9 @@
 #include "train_step.h"
 
+#include <chrono>
 #include <stdexcept>
 
+#include "grad_sync.h"
 #include "inference.h"
 #include "linear.h"
 #include "threads.h"
@@ -78,33 +80,52 @@ TaskLoss task_loss(ModelState& s, const Packed& batch, const Targets& targets, c
                               "ModernBertForSequenceClassification or ModernBertForMaskedLM)");
 }
 
-TrainStepResult train_step(ModelState& s, const Packed& batch, const Targets& targets, const StepOptions& so, bool bf16,
-                           std::optional<uint64_t> seed) {
+TrainStepResult train_step(ModelState& s, const Packed* batch, const Targets& targets, const StepOptions& so, bool bf16,
+                           std::optional<uint64_t> seed, const MicroStep& micro) {
   ScopedProfile profile(bf16 ? "trainStep (bf16 autocast)" : "trainStep");
-  ThreadBudget threads(batch.ids.size(0), s.module->config.hidden_size, s.device.is_cpu() && linear_layers_scoped(bf16));
+  ThreadBudget threads(batch ? batch->ids.size(0) : 0, s.module->config.hidden_size,
+                       batch && s.device.is_cpu() && linear_layers_scoped(bf16));
   if (seed) {
     s.gen.set_current_seed(*seed);
     torch::manual_seed(*seed);
   }
   s.module->train();
-  reset_grads(s);
-  TaskLoss loss;
-  {
-    // Forward and loss under autocast, backward outside it: what HF Trainer does with bf16=True.
-    Autocast autocast(bf16, s.device.type(), /*keep_cache=*/false);
-    loss = task_loss(s, batch, targets, "trainStep");
+  if (!micro.accumulate) {
+    reset_grads(s);
+    s.step_loss = 0.0;
   }
-  if (loss.count == 0)
-    throw std::invalid_argument("trainStep: targets labels no token (every label is -100): nothing to learn from this batch");
-  loss.loss.backward();
-  // Without an update the raw gradients stay as they are (readable through saveWeights 'grads').
   TrainStepResult r;
+  const bool reduce = so.update && s.sync;
+  if (batch) {
+    TaskLoss loss;
+    {
+      // Forward and loss under autocast, backward outside it: what HF Trainer does with bf16=True.
+      Autocast autocast(bf16, s.device.type(), /*keep_cache=*/false);
+      loss = task_loss(s, *batch, targets, "trainStep");
+    }
+    if (loss.count == 0)
+      throw std::invalid_argument("trainStep: targets labels no token (every label is -100): nothing to learn from this batch");
+    auto scaled = micro.loss_weight == 1.0 ? loss.loss : loss.loss * micro.loss_weight;
+    if (reduce) s.sync->before_backward(scaled);
+    scaled.backward();
+    r.loss = loss.loss.item<double>();
+    s.step_loss += r.loss * micro.loss_weight;
+  }
+  r.stop = micro.stop;
+  if (reduce) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto sums = s.sync->reduce(s.params, {s.step_loss, micro.stop ? 1.0 : 0.0});
+    r.sync_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    s.step_loss = sums[0];
+    r.stop = sums[1] > 0;
+  }
+  // Without an update the raw gradients stay as they are (readable through saveWeights 'grads').
   r.grad_norm = clip_grad_norm(s.params, so.update ? so.max_grad_norm : 0.0);
   if (so.update) {
     weights_changed();
     adamw_step(s.params, s.decay, s.optim, so);
+    r.loss = s.step_loss;
   }
-  r.loss = loss.loss.item<double>();
   return r;
 }
 

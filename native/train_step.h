@@ -28,14 +28,26 @@ struct TaskLoss {
 TaskLoss task_loss(ModelState& s, const Packed& batch, const Targets& targets, const char* what);
 
 struct TrainStepResult {
-  double loss = 0.0;       // the batch's mean loss before the update
+  double loss = 0.0;       // the batch's mean loss; with an update, the optimizer step's (see MicroStep)
   double grad_norm = 0.0;  // global L2 norm of the gradients before clipping
+  bool stop = false;       // some rank asked to stop after this step (MicroStep::stop)
+  double sync_s = 0.0;     // seconds the process group's gradient sum took (after backward; 0 without one)
 };
 
-// One step. With options.update false the raw gradients stay in .grad (readable through save_weights "grads").
-// `seed` reseeds the dropout generator.
-TrainStepResult train_step(ModelState& s, const Packed& batch, const Targets& targets, const StepOptions& options,
-                           bool bf16, std::optional<uint64_t> seed);
+// How one call takes part in an optimizer step made of several batches (gradient accumulation, data parallelism).
+struct MicroStep {
+  double loss_weight = 1.0;  // the batch's share of the optimizer step's batch: its loss is scaled by it before backward
+  bool accumulate = false;   // add to the gradients of the calls since the last update instead of starting afresh
+  bool stop = false;         // data parallel: ask every rank to stop after this step (returned as stop on all)
+};
+
+// One step. With options.update false the raw gradients stay in .grad (readable through save_weights "grads"), and
+// the loss returned is the batch's; with an update it is the weighted sum of the losses of the calls since the last
+// update, summed over the ranks when a process group is attached (s.sync), whose gradient sum runs before clipping.
+// batch may be null (a rank with no rows in this optimizer step): no forward, only the update. `seed` reseeds the
+// dropout generator.
+TrainStepResult train_step(ModelState& s, const Packed* batch, const Targets& targets, const StepOptions& options,
+                           bool bf16, std::optional<uint64_t> seed, const MicroStep& micro = {});
 
 // The loss in eval mode without gradients (loss 0 when a masked-LM batch labels no token).
 struct EvalLossResult {

@@ -109,6 +109,26 @@ node scripts/gpu/ours_side.js determinism "$WORK/parity" --device "$DEVICE" > "$
   || log "deterministic check failed: $(tail -3 "$WORK/determinism.err")"
 log "parity done; deterministic: $(cat "$WORK/determinism.json" 2>/dev/null)"
 
+# ---- 1b. data parallel: a process group of one rank through the built-in launcher -------------------------------
+# NCCL on CUDA (Gloo in a CPU rehearsal): rendezvous, broadcast, the gradient all-reduce of every step, the gathered
+# evaluation; the same numbers as a run without a process group (world size 1).
+DDP_BACKEND=nccl; [ "$DEVICE" = cpu ] && DDP_BACKEND=gloo
+if node -e "process.exit(require('./dist').native().version().distributed.backends.includes('$DDP_BACKEND') ? 0 : 1)"; then
+  s=$(date +%s%N)
+  if node bin/radbert-native.js train --dataset "$DATA" --tokenizer "$TOK" --init tiny --max-steps 3 --batch-size 8 --max-length 64 \
+      --device "$DEVICE" --nproc-per-node 1 --ddp-backend "$DDP_BACKEND" --output-dir "$WORK/ddp-smoke" --save-total-limit 1 > "$WORK/ddp_smoke.log" 2>&1; then
+    echo "{\"backend\": \"$DDP_BACKEND\", \"ok\": true, \"seconds\": $(( ($(date +%s%N) - s) / 1000000 ))e-3}" > "$WORK/ddp_smoke.json"
+    log "data-parallel smoke ($DDP_BACKEND, world size 1) ok"
+  else
+    echo "{\"backend\": \"$DDP_BACKEND\", \"ok\": false}" > "$WORK/ddp_smoke.json"
+    log "data-parallel smoke ($DDP_BACKEND, world size 1) FAILED: $(tail -3 "$WORK/ddp_smoke.log")"
+  fi
+else
+  REASON=$(node -e "const d = require('./dist').native().version().distributed; console.log(d.reason || 'backends: ' + d.backends.join(', '))")
+  echo "{\"backend\": \"$DDP_BACKEND\", \"ok\": false, \"note\": \"not in this build: $REASON\"}" > "$WORK/ddp_smoke.json"
+  log "data-parallel smoke skipped: this build has no $DDP_BACKEND backend ($REASON)"
+fi
+
 # ---- 2. side by side ----------------------------------------------------------------------------------------------
 B="$WORK/bench"
 run_measured "$WORK/hf_sdpa.json" "$WORK/hf_sdpa.peak" $PY scripts/gpu/hf_side.py bench "$B" --device "$DEVICE" --data "$DATA" --tokenizer "$TOK" --preset "$PRESET" --steps "$STEPS" --attn sdpa \

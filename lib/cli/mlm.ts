@@ -4,16 +4,17 @@
  */
 import { UsageError } from '../errors';
 import { MLM_DEFAULTS, MLM_FROM_SCRATCH_DEFAULTS, MLM_NUMBER_RULES, trainMlm } from '../train/mlm';
-import { err, shellQuote, str, num, resumeArgs, withInterrupt } from './common';
+import { isMainProcess } from '../dist/run';
+import { DISTRIBUTED_OPTIONS, err, launchIfAsked, shellQuote, str, num, resumeArgs, withInterrupt } from './common';
 import type { CommandSpec, OptionTable, Parsed } from './options';
 import { TRAIN, trainOptions } from './train';
 
 /** The entries of `train`'s table that mlm shares (same names, help and checks). */
 const SHARED = [
   'dataset', 'dataset-revision', 'text-column', 'skip-bad-rows', 'model', 'revision', 'init', 'tokenizer', 'max-length',
-  'epochs', 'max-steps', 'lr', 'batch-size', 'eval-batch-size', 'weight-decay', 'warmup-ratio', 'warmup-steps', 'max-grad-norm',
+  'epochs', 'max-steps', 'lr', 'batch-size', 'gradient-accumulation-steps', 'eval-batch-size', 'weight-decay', 'warmup-ratio', 'warmup-steps', 'max-grad-norm',
   'adam-beta1', 'adam-beta2', 'adam-epsilon', 'seed', 'logging-steps', 'save-total-limit', 'overwrite-output-dir', 'resume',
-  'resume-from-checkpoint', 'device', 'threads', 'bf16', 'quiet',
+  'resume-from-checkpoint', 'device', 'threads', 'bf16', 'quiet', ...Object.keys(DISTRIBUTED_OPTIONS),
 ];
 
 function shared(): OptionTable {
@@ -50,6 +51,8 @@ ModernBertForMaskedLM folder (transformers' pipeline("fill-mask") loads it; \`tr
 /** Run mlm with parsed flags (`args` as given, for the resume hint). */
 export async function mlmCommand({ values }: Parsed, args: string[]): Promise<number> {
   if (values.resume && values['resume-from-checkpoint']) throw new UsageError('pass --resume or --resume-from-checkpoint, not both');
+  const launched = launchIfAsked('mlm', values, args);
+  if (launched) return launched;
   const base = trainOptions(values);
   if (!str(values, 'dataset')) throw new UsageError('mlm: --dataset is required (a .txt file, one text per line, or a dataset with a text column)');
   if (!base.model && !base.init && !base.resume) throw new UsageError('mlm: pass --model DIR|org/name or --init tiny|small|base|large (with --tokenizer)');
@@ -62,8 +65,7 @@ export async function mlmCommand({ values }: Parsed, args: string[]): Promise<nu
       signal,
     });
     if (result.interrupted) {
-      err(`interrupted at step ${result.globalStep}; saved ${result.checkpoint}`);
-      err(`resume with: npx radbert-native mlm ${resumeArgs(args).map(shellQuote).join(' ')}`);
+      if (isMainProcess()) err(`interrupted at step ${result.globalStep}; saved ${result.checkpoint}\nresume with: npx radbert-native mlm ${resumeArgs(args).map(shellQuote).join(' ')}`);
       return 130;
     }
     return 0;

@@ -13,7 +13,8 @@ import { load } from '../model/classifier';
 import { train, type TrainOptions } from '../train/loop';
 import { TRAIN_DEFAULTS, TRAIN_NUMBER_RULES } from '../train/options';
 import { TUNE_METHODS } from '../eval/thresholds';
-import { DEFAULT_DATASET, DEFAULT_MODEL, DEFAULT_OUTPUT, DEVICE_OPTION, err, num, out, resumeArgs, shellQuote, str, withInterrupt } from './common';
+import { isMainProcess } from '../dist/run';
+import { DEFAULT_DATASET, DEFAULT_MODEL, DEFAULT_OUTPUT, DEVICE_OPTION, DISTRIBUTED_OPTIONS, err, launchIfAsked, num, out, resumeArgs, shellQuote, str, withInterrupt } from './common';
 import type { CommandSpec, Parsed } from './options';
 
 /** The numeric flags' types and ranges: the same rules train() checks its options with. */
@@ -55,6 +56,7 @@ otherwise runs a small built-in demo (tiny model, generated captions; a few minu
     'max-steps': { group: 'recipe', type: 'integer', desc: 'stop after N steps (overrides --epochs)' },
     lr: { group: 'recipe', alias: ['learning-rate'], desc: 'learning rate', default: sci(D.learningRate), ...R.learningRate },
     'batch-size': { group: 'recipe', alias: ['per-device-train-batch-size'], desc: 'train batch size', default: D.batchSize, ...R.batchSize },
+    'gradient-accumulation-steps': { group: 'recipe', desc: 'an optimizer step every N batches (the update equals one step on the N batches together)', default: D.gradientAccumulationSteps, ...R.gradientAccumulationSteps },
     'eval-batch-size': { group: 'recipe', alias: ['per-device-eval-batch-size'], desc: 'eval batch size (default: batch size)', ...R.evalBatchSize },
     'weight-decay': { group: 'recipe', desc: 'AdamW weight decay', default: D.weightDecay, ...R.weightDecay },
     'warmup-ratio': { group: 'recipe', desc: 'warm-up as a fraction of the steps', default: D.warmupRatio, ...R.warmupRatio },
@@ -87,6 +89,7 @@ otherwise runs a small built-in demo (tiny model, generated captions; a few minu
     threads: { group: 'run', desc: 'libtorch threads', ...R.threads },
     bf16: { group: 'run', type: 'boolean', desc: 'bf16 autocast (HF Trainer bf16=True): fp32 weights, bf16 matmuls; faster on CPUs with AVX512-BF16/AMX and on GPUs' },
     quiet: { group: 'run', type: 'boolean', desc: 'print nothing' },
+    ...DISTRIBUTED_OPTIONS,
   },
 };
 
@@ -118,6 +121,7 @@ export function trainOptions(values: Parsed["values"]): TrainOptions {
     maxSteps: num(values, 'max-steps'),
     learningRate: num(values, 'lr'),
     batchSize: num(values, 'batch-size'),
+    gradientAccumulationSteps: num(values, 'gradient-accumulation-steps'),
     evalBatchSize: num(values, 'eval-batch-size'),
     weightDecay: num(values, 'weight-decay'),
     warmupRatio: num(values, 'warmup-ratio'),
@@ -137,6 +141,8 @@ export function trainOptions(values: Parsed["values"]): TrainOptions {
     threads: num(values, 'threads'),
     bf16: values.bf16 === true,
     quiet: values.quiet === true,
+    ddpBackend: str(values, 'ddp-backend') as TrainOptions['ddpBackend'],
+    ddpTimeout: num(values, 'ddp-timeout'),
   };
 }
 
@@ -207,6 +213,8 @@ async function showDemoPrediction(outputDir: string): Promise<void> {
 /** Run train with parsed flags (`args` as given, for the resume hint). */
 export async function trainCommand({ values }: Parsed, args: string[]): Promise<number> {
   if (values.resume && values['resume-from-checkpoint']) throw new UsageError('pass --resume or --resume-from-checkpoint, not both');
+  const launched = launchIfAsked('train', values, args);
+  if (launched) return launched;
   const opts = trainOptions(values);
   let demo = values.demo === true;
   if (args.length === 0) demo = await chooseDefaults(opts);
@@ -214,20 +222,21 @@ export async function trainCommand({ values }: Parsed, args: string[]): Promise<
   if (demo) useDemo(opts);
 
   // as Trainer does at start: a push at the end needs a working token, checked before any training
-  const pushRepoId = values['push-to-hub'] ? await checkPushAccess(opts.outputDir!, { repoId: str(values, 'hub-model-id') }) : undefined;
+  const main = isMainProcess();
+  const pushRepoId = values['push-to-hub'] && main ? await checkPushAccess(opts.outputDir!, { repoId: str(values, 'hub-model-id') }) : undefined;
 
   return withInterrupt(async (signal) => {
     const result = await train({ ...opts, signal });
     if (result.interrupted) {
-      err(`interrupted at step ${result.globalStep}; saved ${result.checkpoint}`);
-      err(`resume with: npx radbert-native train ${resumeArgs(args).map(shellQuote).join(' ')}`);
+      if (main) err(`interrupted at step ${result.globalStep}; saved ${result.checkpoint}`);
+      if (main) err(`resume with: npx radbert-native train ${resumeArgs(args).map(shellQuote).join(' ')}`);
       return 130;
     }
     if (pushRepoId) {
       const pushed = await pushToHub(result.outputDir, { repoId: pushRepoId, private: values['hub-private-repo'] === true });
       out(`pushed ${result.outputDir} to ${pushed.repoUrl} (${pushed.commitUrl})`);
     }
-    if (demo) await showDemoPrediction(result.outputDir);
+    if (demo && main) await showDemoPrediction(result.outputDir);
     return 0;
   });
 }

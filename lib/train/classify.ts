@@ -18,7 +18,8 @@ import { readJsonFile } from '../files';
 import type { ResolvedTrainOptions } from './options';
 import { removeThresholds } from '../model/thresholds';
 import { CLASSIFICATION_METRICS, TUNED_METRICS } from './report';
-import type { Evaluation, TaskBatch, TrainTask } from './task';
+import { evalShare } from './step';
+import type { EvalShard, Evaluation, TaskBatch, TrainTask } from './task';
 import { RunTuning } from './tuning';
 
 /** The classification task, its labels, and how its model was made (for the notices). */
@@ -159,7 +160,13 @@ export async function classificationTask(
     const ids = { train: encodeSplit(clf, 'train', split.train), validation: encodeSplit(clf, 'validation', split.validation), test: encodeSplit(clf, 'test', split.test) };
     const k = labels.length;
     const tuning = o.tuneThresholds === 'none' ? undefined : new RunTuning(o.tuneThresholds, { minSupport: o.minThresholdSupport, baseline: o.threshold, labels });
-    const predictions = async (which: 'validation' | 'test') => ({ logits: await clf.logitsMatrix(ids[which]), targets: y[which].data }); // evalBatchSize rows per call, under autocast with --bf16
+    // a split's logits (evalBatchSize rows per call, under autocast with --bf16); data parallel: each rank runs its
+    // share of the batches and the logits are gathered in rank order
+    const predictions = async (which: 'validation' | 'test', shard?: EvalShard) => {
+      const [from, to] = evalShare(ids[which].length, o.evalBatchSize, shard);
+      const mine = await clf.logitsMatrix(ids[which].slice(from, to));
+      return { logits: shard ? concatFloat32(await shard.allGather(mine)) : mine, targets: y[which].data };
+    };
     return {
       kind: 'classification',
       model: clf.model,
@@ -179,9 +186,9 @@ export async function classificationTask(
         if (!batch.targets) throw new Error('classification: the batch has no targets');
         return clf.model.trainStep(batch.ids, batch.cuSeqlens, batch.targets, options);
       },
-      async evaluate(which): Promise<Evaluation> {
+      async evaluate(which, shard): Promise<Evaluation> {
         const start = Date.now();
-        const { logits, targets } = await predictions(which);
+        const { logits, targets } = await predictions(which, shard);
         const m = computeMetrics(logits, targets, o.threshold, k);
         const metrics: Record<string, number> = Object.fromEntries(CLASSIFICATION_METRICS.map((c) => [c.key, m[c.key]]));
         if (tuning) Object.assign(metrics, which === 'validation' ? tuning.epochMetrics(logits, targets) : tuning.tunedMetrics(logits, targets));
@@ -193,10 +200,10 @@ export async function classificationTask(
           batches: Math.ceil(ids[which].length / o.evalBatchSize),
         };
       },
-      async finalize() {
+      async finalize(shard) {
         if (!tuning) return [];
         if (!ids.validation.length) return ['--tune-thresholds: the validation split is empty, nothing to tune on (no thresholds.json)'];
-        const { logits, targets } = await predictions('validation');
+        const { logits, targets } = await predictions('validation', shard);
         return tuning.finalize(logits, targets);
       },
       splitRows: (split, ev) => (tuning ? tuning.splitRows(split, ev.loss, ev.metrics) : [{ split, loss: ev.loss, metrics: ev.metrics }]),
@@ -211,4 +218,11 @@ export async function classificationTask(
     clf.close();
     throw err;
   }
+}
+
+/** The arrays one after the other. */
+function concatFloat32(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
 }

@@ -12,6 +12,9 @@
  */
 import * as path from 'node:path';
 import * as fs from 'node:fs';
+import { isMainProcess, withDistributed } from '../dist/run';
+import type { Dist } from '../dist/group';
+import { UsageError } from '../errors';
 import { resolveDevice } from '../model/open';
 import { native } from '../native';
 import { classificationTask } from './classify';
@@ -21,6 +24,7 @@ import { Progress } from './progress';
 import { evaluateAndSave, finishRun, logTraining, resumeCounters, saveAfterCrash, saveCheckpoint, writeCurves, type Run } from './run';
 import { epochOrder, linearScheduleLr, planSteps, warmupStepsFor } from './schedule';
 import { inheritedMaxLength, outputOf, prepareRunFolder, trainingArguments, type Output, type RunFolder } from './setup';
+import { optimizerStep, type StepShare } from './step';
 import type { TrainTask } from './task';
 
 export type { LogEntry, TrainOptions, TrainResult } from './options';
@@ -29,22 +33,25 @@ export type { RadbertState, TrainerState } from './state';
 /** Fine-tune a ModernBERT classifier with the seed's recipe; writes checkpoints and the best model to outputDir. */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const o = resolveTrainOptions({ ...options, maxLength: inheritedMaxLength(options) });
-  const out = outputOf(o);
-  const t0 = Date.now();
   const device = resolveDevice(o.device);
   if (o.threads) native().setNumThreads(o.threads);
-  if (o.linearProbe) return linearProbe(o, out, device);
-  const folder = prepareRunFolder(o);
-  if (folder.removedTemps.length)
-    out.info(`removed ${folder.removedTemps.length} temporary file(s) of an interrupted save in ${folder.outputDir}: ${folder.removedTemps.map((p) => path.relative(folder.outputDir, p)).join(', ')}`);
-  const task = await classificationTask(o, { info: out.info, resumeDir: folder.resumeDir, device });
-  try {
-    out.info(`model: ${task.modelDescription}; ${task.model.info().numParameters.toLocaleString('en-US')} parameters on ${device}`);
-    const result = await trainLoop(task, o, folder, out, { t0, trainingArgs: trainingArguments(o, folder, task.best, device) });
-    return { ...result, labels: task.labels };
-  } finally {
-    task.close();
-  }
+  if (o.linearProbe && !isMainProcess()) throw new UsageError('--linear-probe runs in one process (no --nproc-per-node, WORLD_SIZE 1)');
+  if (o.linearProbe) return linearProbe(o, outputOf(o), device);
+  return withDistributed(o, device, async (dist) => {
+    const out = outputOf(o, dist);
+    const t0 = Date.now();
+    const folder = prepareRunFolder(o, { write: dist?.isMain !== false });
+    if (folder.removedTemps.length)
+      out.info(`removed ${folder.removedTemps.length} temporary file(s) of an interrupted save in ${folder.outputDir}: ${folder.removedTemps.map((p) => path.relative(folder.outputDir, p)).join(', ')}`);
+    const task = await classificationTask(o, { info: out.info, resumeDir: folder.resumeDir, device });
+    try {
+      out.info(`model: ${task.modelDescription}; ${task.model.info().numParameters.toLocaleString('en-US')} parameters on ${device}`);
+      const result = await trainLoop(task, o, folder, out, { t0, trainingArgs: trainingArguments(o, folder, task.best, device), dist });
+      return { ...result, labels: task.labels };
+    } finally {
+      task.close();
+    }
+  });
 }
 
 /** Run the loop of any TrainTask from where `folder` says (fresh or resumed) to the end, an interrupt, or a crash. */
@@ -53,21 +60,27 @@ export async function trainLoop(
   o: ResolvedTrainOptions,
   folder: RunFolder,
   out: Output,
-  extra: { t0: number; trainingArgs: Record<string, unknown> },
+  extra: { t0: number; trainingArgs: Record<string, unknown>; dist?: Dist },
 ): Promise<RunResult> {
-  const { stepsPerEpoch, totalSteps, epochs } = planSteps(task.trainRows, o.batchSize, o.epochs, o.maxSteps);
+  const { dist } = extra;
+  const share: StepShare = { rank: dist?.rank ?? 0, world: dist?.world ?? 1, accumulation: o.gradientAccumulationSteps };
+  const globalBatch = o.batchSize * share.world * share.accumulation;
+  const { stepsPerEpoch, totalSteps, epochs } = planSteps(task.trainRows, globalBatch, o.epochs, o.maxSteps);
   const warmup = warmupStepsFor(totalSteps, o.warmupRatio, o.warmupSteps);
   const rs = folder.resumeState;
   if (rs && rs.total_steps !== totalSteps) out.info(`note: the checkpoint planned ${rs.total_steps} steps, this run plans ${totalSteps} (the schedule follows this run)`);
   if (rs && rs.train_rows !== task.trainRows) throw new Error(`${folder.resumeDir}: it was trained on ${rs.train_rows} rows, this train split has ${task.trainRows}`);
+  if (rs?.global_batch_size !== undefined && rs.global_batch_size !== globalBatch)
+    throw new UsageError(`${folder.resumeDir}: it was trained with ${rs.global_batch_size} rows per optimizer step, this run takes ${describeBatch(o.batchSize, share)}: resume with the same per-device batch × processes × gradient accumulation steps`);
   fs.mkdirSync(folder.outputDir, { recursive: true });
+  await dist?.joinModel(task.model); // rank 0's weights everywhere; updates sum the gradients over the ranks
 
   const mode = o.progress === 'auto' ? (process.stderr.isTTY ? 'bar' : 'lines') : o.progress;
-  const progress = new Progress(totalSteps, { tty: mode === 'bar', quiet: o.quiet === true || mode === 'none' });
-  const r: Run = { task, o, folder, out, progress, ...extra, plan: { stepsPerEpoch, totalSteps, epochs, warmup }, ...resumeCounters(task, o, folder) };
+  const progress = new Progress(totalSteps, { tty: mode === 'bar', quiet: o.quiet === true || mode === 'none' || dist?.isMain === false });
+  const r: Run = { task, o, folder, out, progress, ...extra, plan: { stepsPerEpoch, totalSteps, epochs, warmup, globalBatch }, ...resumeCounters(task, o, folder) };
   if (!task.evalRows) out.info('note: the validation split is empty; no best-model selection (the last checkpoint is kept)');
   out.info(
-    `training: ${totalSteps} steps (${stepsPerEpoch} per epoch, ${epochs} epoch(s)), batch ${o.batchSize}, lr ${o.learningRate} linear decay` +
+    `training: ${totalSteps} steps (${stepsPerEpoch} per epoch, ${epochs} epoch(s)), batch ${describeBatch(o.batchSize, share)}, lr ${o.learningRate} linear decay` +
       `${warmup ? `, ${warmup} warmup steps` : ''}, seed ${o.seed}${r.globalStep ? `; resuming at step ${r.globalStep}` : ''}`,
   );
 
@@ -76,13 +89,12 @@ export async function trainLoop(
   let epoch = r.globalStep / stepsPerEpoch; // fractional, as HF logs it
   try {
     while (r.globalStep < totalSteps && r.epochIndex < epochs && !interrupted) {
-      const rows = r.order.slice(r.stepInEpoch * o.batchSize, (r.stepInEpoch + 1) * o.batchSize);
-      const batch = task.batch(rows, r.globalStep);
+      const rows = r.order.slice(r.stepInEpoch * globalBatch, (r.stepInEpoch + 1) * globalBatch);
       const lr = linearScheduleLr(o.learningRate, r.globalStep, totalSteps, warmup);
-      const res = await task.step(batch, {
+      const res = await optimizerStep(task, rows, r.globalStep, {
         lr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEpsilon, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm,
         seed: o.seed + r.globalStep, bf16: o.bf16 === true,
-      });
+      }, share, o.signal?.aborted === true);
       r.globalStep++;
       r.stepInEpoch++;
       r.lossSinceLog += res.loss;
@@ -90,7 +102,7 @@ export async function trainLoop(
       r.totalLoss += res.loss;
       r.lastGradNorm = res.gradNorm;
       epoch = r.epochIndex + r.stepInEpoch / stepsPerEpoch;
-      progress.tick(r.globalStep, res.loss, batch.rows);
+      progress.tick(r.globalStep, res.loss, rows.length);
       o.onStep?.(r.globalStep, { loss: res.loss, gradNorm: res.gradNorm, learningRate: lr });
       logTraining(r, res.gradNorm, lr, epoch);
 
@@ -103,7 +115,7 @@ export async function trainLoop(
       } else if (r.globalStep >= totalSteps) {
         await evaluateAndSave(r, epoch, 'last-step');
       }
-      if (o.signal?.aborted) {
+      if (dist ? res.stop : o.signal?.aborted) { // data parallel: every rank stops after the step one of them was asked to
         if (!(epochDone || r.globalStep >= totalSteps)) await saveCheckpoint(r, epoch, 'interrupt');
         interrupted = true;
       }
@@ -125,6 +137,15 @@ export async function trainLoop(
     logHistory: r.logHistory,
   };
   if (!interrupted) await finishRun(r, epoch, result);
-  else await writeCurves(r);
+  else if (!dist || dist.isMain) await writeCurves(r);
   return result;
+}
+
+/** "8" or "8 per device × 2 processes × 2 accumulation steps = 32" for the start line. */
+function describeBatch(perDevice: number, share: StepShare): string {
+  if (share.world === 1 && share.accumulation === 1) return String(perDevice);
+  const parts = [`${perDevice} per device`];
+  if (share.world > 1) parts.push(`${share.world} processes`);
+  if (share.accumulation > 1) parts.push(`${share.accumulation} accumulation steps`);
+  return `${parts.join(' × ')} = ${perDevice * share.world * share.accumulation}`;
 }

@@ -5,8 +5,9 @@
  * step): resume is bit-exact), fixed validation masks (maskStep(batch, seed + 1, i)), validation loss and perplexity
  * each epoch, best checkpoint by validation loss, and a ModernBertForMaskedLM folder that transformers' fill-mask loads.
  */
+import { withDistributed } from '../dist/run';
 import { UsageError } from '../errors';
-import { IGNORE_INDEX, maskingVocab, MlmMasker, type MaskedBatch } from '../data/masking';
+import { maskingVocab, MlmMasker, type MaskedBatch } from '../data/masking';
 import { readTexts, type TextRow } from '../data/mlm-corpus';
 import { permutation } from '../data/rng';
 import { resolveSource } from '../hub/download';
@@ -19,6 +20,7 @@ import { native } from '../native';
 import { trainLoop } from './loop';
 import { checkNumberOptions, resolveTrainOptions, stripUndefined, type NumberRule, type ResolvedTrainOptions, type RunResult, type TrainOptions } from './options';
 import { outputOf, prepareRunFolder, trainingArguments, type RunFolder } from './setup';
+import { evalShare } from './step';
 import type { Evaluation, MetricColumn, TaskBatch, TrainTask } from './task';
 
 /** Options of trainMlm(): train()'s recipe options plus the masking and the held-out slice. */
@@ -156,21 +158,28 @@ export async function mlmTask(
       },
       async step(batch, options) {
         if (!batch.labels) throw new Error('mlm: the batch has no labels');
-        if (!batch.labels.some((l) => l !== IGNORE_INDEX)) return { loss: 0, gradNorm: 0 }; // HF: NaN loss; nothing to learn
         return lm.model.trainStep(batch.ids, batch.cuSeqlens, batch.labels, options);
       },
-      async evaluate(): Promise<Evaluation> {
+      async evaluate(_split, shard): Promise<Evaluation> {
         const start = Date.now();
-        // HF Trainer's eval_loss: each batch's mean loss weighted by its number of rows
-        let sum = 0;
-        let rows = 0;
-        for (let b = 0; b < evalBatches.length; b++) {
+        // this rank's share of the batches: [loss, rows] of each (rows 0: a batch with no masked token), gathered in order
+        const [from, to] = evalShare(evalBatches.length, 1, shard);
+        const mine = new Float64Array(2 * (to - from));
+        for (let b = from; b < to; b++) {
           const m = evalBatches[b];
           if (!m.positions.length) continue;
           const r = await lm.model.evalLoss(m.ids, m.cuSeqlens, m.labels, { bf16: o.bf16 === true });
-          sum += r.loss * evalSizes[b];
-          rows += evalSizes[b];
+          mine[2 * (b - from)] = r.loss;
+          mine[2 * (b - from) + 1] = evalSizes[b];
         }
+        // HF Trainer's eval_loss: each batch's mean loss weighted by its number of rows
+        let sum = 0;
+        let rows = 0;
+        for (const part of shard ? await shard.allGather(mine) : [mine])
+          for (let i = 0; i < part.length; i += 2) {
+            sum += part[i] * part[i + 1];
+            rows += part[i + 1];
+          }
         const loss = rows ? sum / rows : NaN;
         return { loss, metrics: { perplexity: Math.exp(loss) }, runtime: (Date.now() - start) / 1000, rows: ids.validation.length, batches: evalBatches.length };
       },
@@ -209,18 +218,20 @@ export async function trainMlm(options: MlmOptions): Promise<MlmResult> {
   const fromScratch = options.model === undefined && (options.init !== undefined || !options.resume);
   const scratch = fromScratch ? MLM_FROM_SCRATCH_DEFAULTS : {};
   const o = { ...resolveTrainOptions({ outputDir: MLM_DEFAULTS.outputDir, ...scratch, ...stripUndefined(options), dataset: options.dataset ?? '(texts)' }), mlmProbability, validationSplit };
-  const out = outputOf(o);
-  const t0 = Date.now();
-  const texts = await readCorpus(options);
-  const folder = prepareRunFolder(o);
   const device = resolveDevice(o.device);
   if (o.threads) native().setNumThreads(o.threads);
-  const task = await mlmTask(o, texts, { info: out.info, resumeDir: folder.resumeDir, device });
-  try {
-    out.info(`model: ${task.modelDescription}; ${task.model.info().numParameters.toLocaleString('en-US')} parameters on ${device}`);
-    const r = await trainLoop(task, o, folder, out, { t0, trainingArgs: mlmTrainingArguments(o, folder, device) });
-    return { ...r, trainTexts: task.trainTexts, validationTexts: task.validationTexts };
-  } finally {
-    task.close();
-  }
+  return withDistributed(o, device, async (dist) => {
+    const out = outputOf(o, dist);
+    const t0 = Date.now();
+    const texts = await readCorpus(options);
+    const folder = prepareRunFolder(o, { write: dist?.isMain !== false });
+    const task = await mlmTask(o, texts, { info: out.info, resumeDir: folder.resumeDir, device });
+    try {
+      out.info(`model: ${task.modelDescription}; ${task.model.info().numParameters.toLocaleString('en-US')} parameters on ${device}`);
+      const r = await trainLoop(task, o, folder, out, { t0, trainingArgs: mlmTrainingArguments(o, folder, device), dist });
+      return { ...r, trainTexts: task.trainTexts, validationTexts: task.validationTexts };
+    } finally {
+      task.close();
+    }
+  });
 }

@@ -54,6 +54,15 @@ export interface TrainOptions {
   learningRate?: number;
   /** per_device_train_batch_size (default 8). */
   batchSize?: number;
+  /**
+   * gradient_accumulation_steps (default 1): an optimizer step every K batches, each batch's loss weighted by its share
+   * so the update equals one step on the K batches together; logging, evaluation and checkpoints count optimizer steps.
+   */
+  gradientAccumulationSteps?: number;
+  /** Data parallel (WORLD_SIZE > 1 in the environment): the process group's backend (default: nccl on CUDA, else gloo). */
+  ddpBackend?: 'gloo' | 'nccl';
+  /** Data parallel: seconds before the rendezvous or a collective gives up (ddp_timeout, default 1800). */
+  ddpTimeout?: number;
   /** per_device_eval_batch_size (default: batchSize). */
   evalBatchSize?: number;
   /** weight_decay (default 0). */
@@ -150,7 +159,8 @@ export interface TrainResult extends RunResult {
 type DefaultedKey =
   | 'textColumn' | 'labelColumn' | 'minLabelCount' | 'skipBadRows' | 'splitSeed' | 'maxLength' | 'outputDir' | 'epochs' | 'maxSteps'
   | 'learningRate' | 'batchSize' | 'weightDecay' | 'adamBeta1' | 'adamBeta2' | 'adamEpsilon' | 'maxGradNorm' | 'warmupRatio'
-  | 'warmupSteps' | 'loggingSteps' | 'saveTotalLimit' | 'seed' | 'threshold' | 'tuneThresholds' | 'minThresholdSupport' | 'device' | 'progress';
+  | 'warmupSteps' | 'loggingSteps' | 'saveTotalLimit' | 'seed' | 'threshold' | 'tuneThresholds' | 'minThresholdSupport' | 'device' | 'progress'
+  | 'gradientAccumulationSteps' | 'ddpTimeout';
 
 /** Defaults of train() (HF Trainer's and the seed's). */
 export const TRAIN_DEFAULTS: Required<Pick<TrainOptions, DefaultedKey>> = {
@@ -158,7 +168,7 @@ export const TRAIN_DEFAULTS: Required<Pick<TrainOptions, DefaultedKey>> = {
   outputDir: 'ModernRadBERT-cui-classifier', epochs: 20, maxSteps: -1, learningRate: 5e-5, batchSize: 8, weightDecay: 0,
   adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8, maxGradNorm: 1.0, warmupRatio: 0, warmupSteps: 0, loggingSteps: 100,
   saveTotalLimit: 3, seed: 42, threshold: 0.5, tuneThresholds: 'none', minThresholdSupport: DEFAULT_MIN_THRESHOLD_SUPPORT,
-  device: 'auto', progress: 'auto',
+  device: 'auto', progress: 'auto', gradientAccumulationSteps: 1, ddpTimeout: 1800,
 };
 
 /** TrainOptions with every default filled in. */
@@ -192,6 +202,8 @@ export const TRAIN_NUMBER_RULES = {
   epochs: positive,
   learningRate: positive,
   batchSize: { type: 'integer', min: 1 },
+  gradientAccumulationSteps: { type: 'integer', min: 1 },
+  ddpTimeout: positive,
   evalBatchSize: { type: 'integer', min: 1 },
   loggingSteps: { type: 'integer', min: 1 },
   maxLength: { type: 'integer', min: 3 },
@@ -247,6 +259,7 @@ function checkOptions(o: TrainOptions): void {
   }
   if (o.tuneThresholds !== undefined && !(TUNE_METHODS as readonly string[]).includes(o.tuneThresholds))
     throw new UsageError(`tune thresholds must be ${TUNE_METHODS.join(', ').replace(/, ([^,]+)$/, ' or $1')}, got ${o.tuneThresholds}`);
+  if (o.ddpBackend !== undefined && !['gloo', 'nccl'].includes(o.ddpBackend)) throw new UsageError(`ddp backend must be gloo or nccl, got ${o.ddpBackend}`);
   if (o.init !== undefined && !['tiny', 'small', 'base', 'large'].includes(o.init)) throw new UsageError(`init must be tiny, small, base or large, got ${o.init}`);
   if (o.validationSplitSource !== undefined && !['resplit', 'dataset'].includes(o.validationSplitSource))
     throw new UsageError(`validation split source must be resplit or dataset, got ${o.validationSplitSource}`);

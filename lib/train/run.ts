@@ -14,16 +14,20 @@ import { epochOrder, epochSeed } from './schedule';
 import type { Output, RunFolder } from './setup';
 import { evalLogEntry, round, trainerState, type RadbertState, type TrainerState } from './state';
 import { bestValue, isBetter, type TrainTask } from './task';
+import type { Dist } from '../dist/group';
 
 /** Everything the loop and its steps share: the task, options, plan, output and the counters that resume restores. */
 export interface Run {
   task: TrainTask;
+  /** This process's part in a data-parallel run (rank 0 writes, every rank evaluates its share), if any. */
+  dist?: Dist;
   o: ResolvedTrainOptions;
   folder: RunFolder;
   out: Output;
   progress: Progress;
   trainingArgs: Record<string, unknown>;
-  plan: { stepsPerEpoch: number; totalSteps: number; epochs: number; warmup: number };
+  /** The step plan; globalBatch = per-device batch × processes × gradient accumulation steps (rows per optimizer step). */
+  plan: { stepsPerEpoch: number; totalSteps: number; epochs: number; warmup: number; globalBatch: number };
   t0: number;
   elapsedBefore: number;
   globalStep: number;
@@ -115,6 +119,7 @@ function stateOf(r: Run, reason: RadbertState['reason']): RadbertState {
     prng: { algorithm: 'numpy PCG64 permutation per epoch', seed: r.o.seed, epoch_seed: epochSeed(r.o.seed, r.epochIndex).toString() },
     data_order: r.order,
     train_rows: r.task.trainRows,
+    global_batch_size: r.plan.globalBatch,
     loss_since_log: r.lossSinceLog,
     steps_since_log: r.stepsSinceLog,
     total_loss: r.totalLoss,
@@ -131,21 +136,33 @@ function trainerStateOf(r: Run, epoch: number): TrainerState {
   });
 }
 
-/** Save checkpoint-<step> and rotate old ones (save_total_limit, never the best nor the newest). */
+/** Whether this process writes the run's files: alone, or rank 0 of a data-parallel run. */
+function writes(r: Run): boolean {
+  return !r.dist || r.dist.isMain;
+}
+
+/**
+ * Save checkpoint-<step> and rotate old ones (save_total_limit, never the best nor the newest). In a data-parallel run
+ * rank 0 writes and the others wait at a barrier (not after a crash: the others may be gone).
+ */
 export async function saveCheckpoint(r: Run, epoch: number, reason: RadbertState['reason']): Promise<string> {
-  const dir = await writeCheckpoint(r.folder.outputDir, r.task, stateOf(r, reason), trainerStateOf(r, epoch), r.trainingArgs);
-  r.lastSaved = dir;
-  const deleted = rotateCheckpoints(r.folder.outputDir, r.o.saveTotalLimit, r.bestCheckpoint);
-  if (deleted.length) {
-    r.progress.clear();
-    r.out.info(`deleted ${deleted.map((d) => path.basename(d)).join(', ')} (save_total_limit ${r.o.saveTotalLimit})`);
+  let dir = path.join(r.folder.outputDir, `checkpoint-${r.globalStep}`);
+  if (writes(r)) {
+    dir = await writeCheckpoint(r.folder.outputDir, r.task, stateOf(r, reason), trainerStateOf(r, epoch), r.trainingArgs);
+    const deleted = rotateCheckpoints(r.folder.outputDir, r.o.saveTotalLimit, r.bestCheckpoint);
+    if (deleted.length) {
+      r.progress.clear();
+      r.out.info(`deleted ${deleted.map((d) => path.basename(d)).join(', ')} (save_total_limit ${r.o.saveTotalLimit})`);
+    }
   }
+  if (r.dist && reason !== 'crash') await r.dist.barrier();
+  r.lastSaved = dir;
   return dir;
 }
 
 /** Epoch end (or the last step): evaluate on validation, print the table row, keep the best, save a checkpoint. */
 export async function evaluateAndSave(r: Run, epoch: number, reason: 'epoch' | 'last-step'): Promise<void> {
-  const ev = await r.task.evaluate('validation');
+  const ev = await r.task.evaluate('validation', r.dist);
   addLog(r, evalLogEntry('eval', ev, epoch, r.globalStep));
   if (!r.headerPrinted) {
     print(r, tableHeader(epochColumns(r.task.metrics)));
@@ -179,7 +196,7 @@ export async function finishRun(r: Run, epoch: number, result: Omit<TrainResult,
   const runtime = r.elapsedBefore + (Date.now() - r.t0) / 1000;
   addLog(r, {
     train_runtime: round(runtime, 4),
-    train_samples_per_second: round((r.plan.totalSteps * r.o.batchSize) / runtime, 3),
+    train_samples_per_second: round((r.plan.totalSteps * r.plan.globalBatch) / runtime, 3),
     train_steps_per_second: round(r.plan.totalSteps / runtime, 3),
     total_flos: 0,
     train_loss: r.globalStep ? r.totalLoss / r.globalStep : 0,
@@ -191,17 +208,18 @@ export async function finishRun(r: Run, epoch: number, result: Omit<TrainResult,
     const rep = await r.task.model.loadWeights([path.join(r.bestCheckpoint, 'model.safetensors')]);
     if (rep.missing.length) throw new Error(`${r.bestCheckpoint}: ${rep.missing.length} tensors missing`);
   }
-  for (const line of (await r.task.finalize?.()) ?? []) r.out.info(line);
+  for (const line of (await r.task.finalize?.(r.dist)) ?? []) r.out.info(line);
   if (r.task.testRows) {
-    const ev = await r.task.evaluate('test');
+    const ev = await r.task.evaluate('test', r.dist);
     const entry = evalLogEntry('test', ev, epoch, r.globalStep);
     addLog(r, entry);
     print(r, `test split (${ev.rows} rows), best model${r.bestStep !== null ? ` (checkpoint-${r.bestStep})` : ''}:`);
     const rows = r.task.splitRows?.('test', ev) ?? [{ split: 'test', loss: ev.loss, metrics: ev.metrics }];
     for (const line of splitRowsTable(rows, r.task.metrics.filter((c) => rows.every((row) => typeof row.metrics[c.key] === 'number')))) print(r, line);
     result.test = { ...ev.metrics, loss: ev.loss } as TrainResult['test'];
-    writeFileAtomic(path.join(r.folder.outputDir, 'test_results.json'), JSON.stringify(entry, null, 2) + '\n');
+    if (writes(r)) writeFileAtomic(path.join(r.folder.outputDir, 'test_results.json'), JSON.stringify(entry, null, 2) + '\n');
   }
+  if (!writes(r)) return;
   await r.task.save(r.folder.outputDir);
   writeRunFiles(r.folder.outputDir, trainerStateOf(r, epoch), r.trainingArgs);
   await writeCurves(r);

@@ -14,9 +14,9 @@ export interface Output {
   info: (line: string) => void;
 }
 
-/** print → stdout and info → stderr unless the options redirect or silence them. */
-export function outputOf(o: ResolvedTrainOptions): Output {
-  const quiet = o.quiet === true;
+/** print → stdout and info → stderr unless the options redirect or silence them (or this is not rank 0 of a run). */
+export function outputOf(o: ResolvedTrainOptions, dist?: { isMain: boolean }): Output {
+  const quiet = o.quiet === true || dist?.isMain === false;
   const line = (stream: NodeJS.WriteStream) => (l: string) => void stream.write(l.endsWith('\n') ? l : `${l}\n`);
   return {
     print: quiet ? () => undefined : (o.print ?? line(process.stdout)),
@@ -41,10 +41,11 @@ export interface RunFolder {
  * checkpoints is refused unless overwriteOutputDir, which deletes them. Either way, temporaries of a save that was
  * killed (by a process no longer alive) are removed first.
  */
-export function prepareRunFolder(o: ResolvedTrainOptions): RunFolder {
+export function prepareRunFolder(o: ResolvedTrainOptions, { write = true }: { write?: boolean } = {}): RunFolder {
   const outputDir = path.resolve(o.outputDir);
   // a save killed mid-way leaves checkpoint-N.tmp-PID/ or .<file>.tmp-PID-*: remove those of dead processes
-  const removedTemps = removeStaleTemps(outputDir);
+  // (only the process that writes the folder, rank 0 of a data-parallel run, touches it)
+  const removedTemps = write ? removeStaleTemps(outputDir) : [];
   let resumeDir: string | undefined;
   if (o.resume) {
     resumeDir = typeof o.resume === 'string' ? path.resolve(o.resume) : lastCheckpoint(outputDir);
@@ -53,7 +54,7 @@ export function prepareRunFolder(o: ResolvedTrainOptions): RunFolder {
   } else if (listCheckpoints(outputDir).length) {
     if (!o.overwriteOutputDir)
       throw new UsageError(`${outputDir} already holds checkpoints of an earlier run: pass --resume to continue it, --overwrite-output-dir to start over, or another --output-dir`);
-    for (const c of listCheckpoints(outputDir)) fs.rmSync(c.dir, { recursive: true, force: true });
+    if (write) for (const c of listCheckpoints(outputDir)) fs.rmSync(c.dir, { recursive: true, force: true });
   }
   if (!resumeDir) return { outputDir, removedTemps };
   return {
@@ -92,6 +93,9 @@ export function trainingArguments(o: ResolvedTrainOptions, run: RunFolder, best:
     learning_rate: o.learningRate,
     per_device_train_batch_size: o.batchSize,
     per_device_eval_batch_size: o.evalBatchSize,
+    gradient_accumulation_steps: o.gradientAccumulationSteps,
+    ddp_backend: o.ddpBackend ?? null,
+    ddp_timeout: o.ddpTimeout,
     weight_decay: o.weightDecay,
     adam_beta1: o.adamBeta1,
     adam_beta2: o.adamBeta2,

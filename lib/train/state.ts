@@ -19,6 +19,8 @@ export interface RadbertState {
   /** Row order (indices into the training split) of epoch epoch_index. */
   data_order: number[];
   train_rows: number;
+  /** Rows per optimizer step (per-device batch × processes × accumulation); absent in older checkpoints. */
+  global_batch_size?: number;
   loss_since_log: number;
   steps_since_log: number;
   total_loss: number;

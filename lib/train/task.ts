@@ -45,6 +45,17 @@ export interface Evaluation {
   batches: number;
 }
 
+/**
+ * A data-parallel evaluation: this rank evaluates its contiguous share of the split's batches (train/step.ts
+ * evalShare) and the shares are gathered in rank order, so every rank gets one process's numbers.
+ */
+export interface EvalShard {
+  rank: number;
+  world: number;
+  /** Every rank's values, in rank order. */
+  allGather<T extends Float32Array | Float64Array>(values: T): Promise<T[]>;
+}
+
 /** HF's metric_for_best_model and greater_is_better: which checkpoint is best. */
 export interface BestRule {
   /** 'loss' (the eval loss) or a key of `metrics`. */
@@ -72,13 +83,13 @@ export interface TrainTask {
   batch(rows: number[], step: number): TaskBatch;
   /** One optimizer step on a batch: the task's loss, backward, clipping and AdamW in the native model. */
   step(batch: TaskBatch, options: StepOptions): Promise<StepResult>;
-  /** Loss and metrics of the current weights on a split. */
-  evaluate(split: 'validation' | 'test'): Promise<Evaluation>;
+  /** Loss and metrics of the current weights on a split (sharded over the ranks of a data-parallel run). */
+  evaluate(split: 'validation' | 'test', shard?: EvalShard): Promise<Evaluation>;
   /**
    * After training, with the best weights loaded, before the test split and the final save: e.g. tune the decision
-   * thresholds on the validation split. Returns notices to print.
+   * thresholds on the validation split (its predictions sharded like evaluate's). Returns notices to print.
    */
-  finalize?(): Promise<string[]>;
+  finalize?(shard?: EvalShard): Promise<string[]>;
   /** The rows of a split's table (one per decision rule); default one row of `metrics`. */
   splitRows?(split: string, ev: Evaluation): Array<{ split: string; loss: number; metrics: Record<string, number> }>;
   /** Write the model folder into `dir`: config.json, the weights, tokenizer files and the task's extra files. */

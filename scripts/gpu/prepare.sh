@@ -6,6 +6,7 @@
 #   .device/dist.tgz                       the compiled TypeScript (dist/)
 #   .device/roco-radiology-mini/           the parquet files (our CLI) and the same rows as JSONL (python, no pyarrow)
 #   .device/modernbert-tokenizer/          tokenizer.json + tokenizer_config.json
+#   .device/gloo/                          gloo's headers (scripts/distributed.js) for the distributed backends
 # Everything that travels (the git-tracked tree + .device/) must stay under 64 MiB: the sizes are printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -45,6 +46,13 @@ readRows('$DEV/roco-radiology-mini').then(({ splits }) => {
   }
 }).catch((e) => { console.error(e); process.exit(1); });
 "
+
+# gloo's headers for the distributed part of the device build (the device has no Debian mirror): the ones found here
+GLOO_INC=$(node scripts/distributed.js --gloo-include 2>/dev/null || true)
+if [ -n "$GLOO_INC" ]; then
+  rm -rf "$DEV/gloo" && mkdir -p "$DEV/gloo/usr/include" && cp -r "$GLOO_INC/gloo" "$DEV/gloo/usr/include/"
+  for c in .gloo/usr/share/doc/libgloo-dev/copyright /usr/share/doc/libgloo-dev/copyright; do [ -f "$c" ] && { cp "$c" "$DEV/gloo/copyright"; break; }; done
+fi
 
 du -sh "$DEV"/* | sed 's/^/prepare: /'
 echo "prepare: tracked tree $(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1) bytes; .device $(du -sb "$DEV" | cut -f1) bytes (limit 67108864 together)"

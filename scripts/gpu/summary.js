@@ -50,6 +50,7 @@ const record = {
   attention: ours?.attention ?? parity?.attention,
   parity: { all_pass: allChecks.length > 0 && allChecks.every((c) => c.pass), configs: parity?.configs ?? parity },
   deterministic: read('determinism.json') ?? read('determinism.err'),
+  ddp_smoke: read('ddp_smoke.json'),
   bench: { hf_sdpa: hf, hf_flash_attention_2: fa2, ours },
   epoch,
   peak_gpu_memory: peak,

@@ -183,22 +183,27 @@ export function readSafetensors(file: string): Map<string, { shape: number[]; da
 
 /**
  * Compares two safetensors files tensor by tensor: both must hold the same names with the same shapes; returns the
- * largest absolute difference and the tensor where it is.
+ * largest absolute difference and the tensor where it is, and the largest relative one (a tensor's largest absolute
+ * difference over its largest magnitude in `b`) and its tensor.
  */
-export function maxTensorDiff(a: string, b: string): { diff: number; key: string } {
+export function maxTensorDiff(a: string, b: string): { diff: number; key: string; rel: number; relKey: string } {
   const ta = readSafetensors(a);
   const tb = readSafetensors(b);
   const names = (m: Map<string, unknown>) => [...m.keys()].sort().join(', ');
   if (names(ta) !== names(tb)) throw new Error(`${a} holds [${names(ta)}], ${b} holds [${names(tb)}]`);
   let diff = 0;
   let key = '';
+  let rel = 0;
+  let relKey = '';
   for (const [name, t] of tb) {
     const mine = ta.get(name)!;
     if (mine.shape.join() !== t.shape.join()) throw new Error(`${name}: shape [${mine.shape}] in ${a}, [${t.shape}] in ${b}`);
     const d = maxAbsDiff(mine.data, t.data);
     if (d >= diff) [diff, key] = [d, name];
+    const r = d === 0 ? 0 : d / maxAbs(t.data);
+    if (r >= rel) [rel, relKey] = [r, name];
   }
-  return { diff, key };
+  return { diff, key, rel, relKey };
 }
 
 /** Rows of numbers, flattened. */
