@@ -21,6 +21,8 @@ import type { PackedBatch } from '../model/tokenize';
 export interface MetricColumn<K extends string = string> {
   key: K;
   title: string;
+  /** A lower value is better though the name does not end in "loss" (perplexity): metric_for_best_model's default direction. */
+  lowerIsBetter?: boolean;
 }
 
 /** A training batch: the packed token ids, and the task's targets (float targets or token labels). */
