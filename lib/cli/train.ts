@@ -90,7 +90,7 @@ otherwise runs a small built-in demo (tiny model, generated captions; a few minu
     'eval-steps': { group: 'evaluation', desc: 'with --eval-strategy steps: evaluate every N steps (a fraction < 1: of the total steps; default: --logging-steps)', ...R.evalSteps },
     'save-strategy': { group: 'evaluation', type: 'string', desc: 'save a checkpoint at each epoch end or every --save-steps steps (must be the eval strategy)', choices: INTERVAL_STRATEGIES, default: 'the eval strategy' },
     'save-steps': { group: 'evaluation', desc: 'with --save-strategy steps: save every N steps, a multiple of --eval-steps (default: --eval-steps)', ...R.saveSteps },
-    'metric-for-best-model': { group: 'evaluation', type: 'string', desc: 'the best checkpoint by this metric of the table (loss, f1, f1_macro, precision_micro, ..., with or without eval_)', default: 'f1' },
+    'metric-for-best-model': { group: 'evaluation', type: 'string', desc: 'the best checkpoint by this metric of the table (loss, f1, f1_macro, precision_micro, ..., f1_tuned with --tune-thresholds; with or without eval_)', default: 'f1' },
     'greater-is-better': { group: 'evaluation', type: 'boolean', desc: 'whether a higher --metric-for-best-model is better (default: false for *loss and perplexity, else true; --greater-is-better false to say so)' },
     'early-stopping-patience': { group: 'evaluation', desc: 'stop when the metric for best model has not improved for N evaluations (the best checkpoint is still the one kept)', ...R.earlyStoppingPatience },
     'early-stopping-threshold': { group: 'evaluation', desc: 'an evaluation improves only when it beats the best by more than this', default: 0, ...R.earlyStoppingThreshold },

@@ -86,12 +86,15 @@ export function dueAfterStep(flow: Flow, step: number, totalSteps: number, epoch
 }
 
 /** The metric a run keeps the best checkpoint by: the task's, or metric_for_best_model checked against the task's metrics. */
-export function bestRule(o: FlowOptions, taskDefault: BestRule, metrics: ReadonlyArray<MetricColumn & { lowerIsBetter?: boolean }>): BestRule {
+export function bestRule(o: FlowOptions, taskDefault: BestRule, metrics: ReadonlyArray<MetricColumn>): BestRule {
   if (o.metricForBestModel === undefined) return o.greaterIsBetter === undefined ? taskDefault : { ...taskDefault, greaterIsBetter: o.greaterIsBetter };
   const metric = o.metricForBestModel.replace(/^eval_/, '');
-  const column = metrics.find((m) => m.key === metric);
-  if (metric !== 'loss' && !column)
-    throw new UsageError(`metric for best model must be loss or one of the table's metrics (${metrics.map((m) => m.key).join(', ')}), with or without eval_; got ${o.metricForBestModel}`);
+  const scores = metrics.filter((m) => !m.notAScore);
+  const column = scores.find((m) => m.key === metric);
+  if (metric !== 'loss' && !column) {
+    const hint = metric === 'f1_tuned' ? ' (f1_tuned is a column of runs with --tune-thresholds)' : '';
+    throw new UsageError(`metric for best model must be loss or one of the table's metrics (${scores.map((m) => m.key).join(', ')}), with or without eval_; got ${o.metricForBestModel}${hint}`);
+  }
   // HF's default: lower is better for a name ending in "loss"; ours also knows the task's lower-is-better metrics (perplexity)
   const greaterIsBetter = o.greaterIsBetter ?? !(metric.endsWith('loss') || column?.lowerIsBetter === true);
   return { metric, greaterIsBetter };

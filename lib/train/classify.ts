@@ -170,6 +170,7 @@ export async function classificationTask(
       labels,
       modelDescription: built.description,
       lossDescription: loss.description,
+      lossName: loss.name,
       trainRows: split.train.length,
       evalRows: split.validation.length,
       testRows: split.test.length,

@@ -50,6 +50,8 @@ export interface ResolvedLoss {
   evalLoss(logits: ArrayLike<number>, targets: ArrayLike<number>): number;
   /** One line for the run's notices and training_args.json's eval_loss. */
   description: string;
+  /** A short name (the loss axis of the training curves). */
+  name: string;
 }
 
 /**
@@ -64,10 +66,11 @@ export function resolveLoss(o: LossOptions, labels: readonly string[], yTrain: F
       native: { type: 'asl', ...p },
       evalLoss: (x, y) => asymmetricLoss(x, y, p),
       description: `asymmetric loss (gamma_neg ${p.gammaNeg}, gamma_pos ${p.gammaPos}, clip ${p.clip}; focusing weight without gradient), mean over rows and labels`,
+      name: 'asymmetric loss',
     };
   }
   const weights = posWeights(o, labels, yTrain);
-  if (!weights) return { evalLoss: bceWithLogits, description: 'BCEWithLogits mean over all rows and labels' };
+  if (!weights) return { evalLoss: bceWithLogits, description: 'BCEWithLogits mean over all eval rows and labels', name: 'BCE with logits' };
   let lo = Infinity;
   let hi = -Infinity;
   for (const w of weights) [lo, hi] = [Math.min(lo, w), Math.max(hi, w)];
@@ -79,7 +82,8 @@ export function resolveLoss(o: LossOptions, labels: readonly string[], yTrain: F
   return {
     native: { type: 'bce', posWeight: weights },
     evalLoss: (x, y) => weightedBceWithLogits(x, y, weights),
-    description: 'BCEWithLogits with pos_weight, mean over all rows and labels',
+    description: 'BCEWithLogits with pos_weight, mean over all eval rows and labels',
+    name: 'BCE with logits, pos_weight',
   };
 }
 

@@ -243,7 +243,7 @@ export async function finishRun(r: Run, epoch: number, result: Omit<TrainResult,
 /** training_curves.svg in the run folder, from the log history so far; a chart that fails is a notice, never a lost run. */
 export async function writeCurves(r: Run): Promise<void> {
   try {
-    await writeTrainingCurves(r.folder.outputDir, r.logHistory, r.task.kind);
+    await writeTrainingCurves(r.folder.outputDir, r.logHistory, r.task.kind, r.task.lossName);
   } catch (err) {
     r.out.info(`note: could not draw ${TRAINING_CURVES_FILE}: ${(err as Error).message}`);
   }
