@@ -16,6 +16,8 @@ import { MLM } from '../lib/cli/mlm';
 import { train, type TrainOptions, type TrainResult, type TrainerState } from '../lib/train/loop';
 import { trainMlm } from '../lib/train/mlm';
 import { resolveTrainOptions } from '../lib/train/options';
+import { bestRule } from '../lib/train/callbacks';
+import { CLASSIFICATION_METRICS, TUNED_METRICS } from '../lib/train/report';
 import { describeNative } from './helpers/fixtures';
 import { TOKENIZER } from './helpers/paths';
 import { pythonRef } from './helpers/python';
@@ -62,10 +64,11 @@ const RUNS: Record<string, Partial<TrainOptions>> = {
     epochs: 6, lrSchedulerType: 'polynomial', lrSchedulerKwargs: '{"lr_end": 1e-5, "power": 2}', metricForBestModel: 'loss',
     earlyStoppingPatience: 2, earlyStoppingThreshold: 0.02,
   },
-  // fractions of max_steps (eval every ceil(0.25 · 20) = 5, save every 10), the last step inside an epoch, f1_macro
+  // fractions of max_steps (eval every ceil(0.25 · 20) = 5, save every 10), the last step inside an epoch; with ASL and
+  // thresholds tuned at each evaluation, the best checkpoint by micro-F1 at the tuned thresholds
   fractions: {
     maxSteps: 20, lrSchedulerType: 'constant_with_warmup', warmupRatio: 0.1, evalStrategy: 'steps', evalSteps: 0.25,
-    saveSteps: 0.5, metricForBestModel: 'f1_macro',
+    saveSteps: 0.5, metricForBestModel: 'f1_tuned', loss: 'asl', tuneThresholds: 'global',
   },
 };
 
@@ -135,6 +138,19 @@ describeNative()('Trainer options vs HF Trainer on the same plan', () => {
     expect(args).toMatchObject({ lr_scheduler_type: 'cosine', eval_strategy: 'steps', eval_steps: 3, save_strategy: 'steps', save_steps: 6, metric_for_best_model: 'eval_loss', greater_is_better: true, early_stopping_patience: 2 });
   });
 
+  test('a loss and a tuned-threshold metric go with the options: training_args.json, the curves, thresholds.json', () => {
+    const dir = path.join(tmp, 'fractions');
+    const args = JSON.parse(fs.readFileSync(path.join(dir, 'training_args.json'), 'utf8'));
+    expect(args).toMatchObject({ loss: 'asl', asl_gamma_neg: 4, asl_gamma_pos: 0, asl_clip: 0.05, metric_for_best_model: 'f1_tuned', greater_is_better: true, eval_steps: 0.25, save_steps: 0.5, tune_thresholds: 'global' });
+    expect(args.eval_loss).toMatch(/^asymmetric loss/);
+    const evals = ours.fractions.logHistory.filter((e) => typeof e.eval_f1_tuned === 'number');
+    expect(ours.fractions.bestMetric).toBe(Math.max(...evals.map((e) => e.eval_f1_tuned as number)));
+    // the run's loss named on the curves' axis
+    const svg = fs.readFileSync(path.join(dir, 'training_curves.svg'), 'utf8');
+    expect(svg).toContain('Loss (asymmetric loss)');
+    expect(fs.existsSync(path.join(dir, 'thresholds.json'))).toBe(true);
+  });
+
   test('interrupted and resumed with these options: the same run, bit for bit', async () => {
     const controller = new AbortController();
     // step 7: after the evaluation at 6 (patience counter 1), before the one at 9 that stops the run
@@ -144,8 +160,10 @@ describeNative()('Trainer options vs HF Trainer on the same plan', () => {
     expect(r2.globalStep).toBe(ours.steps.globalStep);
     const strip = (h: Log) => h.map((e) => Object.fromEntries(Object.entries(e).filter(([key]) => !/runtime|per_second/.test(key))));
     expect(strip(r2.logHistory)).toEqual(strip(ours.steps.logHistory));
-    for (const f of ['model.safetensors', `checkpoint-${r2.globalStep}/optimizer.safetensors`])
-      expect(Buffer.compare(fs.readFileSync(path.join(tmp, 'steps', f)), fs.readFileSync(path.join(tmp, 'steps-resumed', f)))).toBe(0);
+    // the run stops at step 9, between saves (6, 12): no checkpoint after the resume point; the kept model is the
+    // last weights (the best, step 3, was never saved), which two steps after the resume depend on the restored moments
+    expect(fs.existsSync(path.join(tmp, 'steps-resumed', 'checkpoint-7'))).toBe(true);
+    expect(Buffer.compare(fs.readFileSync(path.join(tmp, 'steps', 'model.safetensors')), fs.readFileSync(path.join(tmp, 'steps-resumed', 'model.safetensors')))).toBe(0);
   });
 });
 
@@ -169,6 +187,14 @@ describeNative()('mlm takes the same options', () => {
 describe('the flags', () => {
   const resolve = (cmd: typeof TRAIN, args: string[]) => resolveTrainOptions({ ...trainOptions(parseCommand(cmd, args).values), tokenizer: 'x' });
 
+  test('metric_for_best_model: the table\'s scores (f1_tuned with --tune-thresholds), never the tuned threshold itself', () => {
+    const f1 = { metric: 'f1', greaterIsBetter: true };
+    expect(bestRule({ metricForBestModel: 'eval_f1_tuned' }, f1, [...CLASSIFICATION_METRICS, ...TUNED_METRICS])).toEqual({ metric: 'f1_tuned', greaterIsBetter: true });
+    expect(bestRule({ metricForBestModel: 'hamming_loss' }, f1, CLASSIFICATION_METRICS)).toEqual({ metric: 'hamming_loss', greaterIsBetter: false });
+    expect(() => bestRule({ metricForBestModel: 'threshold_tuned' }, f1, [...CLASSIFICATION_METRICS, ...TUNED_METRICS])).toThrow(/metrics \(precision_micro, .*, f1_tuned\), with or without eval_; got threshold_tuned$/);
+    expect(() => bestRule({ metricForBestModel: 'f1_tuned' }, f1, CLASSIFICATION_METRICS)).toThrow('(f1_tuned is a column of runs with --tune-thresholds)');
+  });
+
   test('HF names, and HF\'s rules as usage errors', () => {
     const o = resolve(TRAIN, ['--lr-scheduler-type', 'cosine_with_restarts', '--lr-scheduler-kwargs', '{"num_cycles": 3}', '--eval-strategy', 'steps', '--eval-steps', '50', '--save-steps', '100', '--metric-for-best-model', 'eval_f1_macro', '--greater-is-better', 'false', '--early-stopping-patience', '3']);
     expect(o).toMatchObject({ lrSchedulerType: 'cosine_with_restarts', lrSchedulerKwargs: '{"num_cycles": 3}', evalStrategy: 'steps', evalSteps: 50, saveSteps: 100, metricForBestModel: 'eval_f1_macro', greaterIsBetter: false, earlyStoppingPatience: 3 });
@@ -179,7 +205,7 @@ describe('the flags', () => {
     expect(() => resolve(TRAIN, ['--eval-strategy', 'steps', '--eval-steps', '2.5'])).toThrow('eval steps must be an integer if bigger than 1, got 2.5');
     expect(() => resolve(TRAIN, ['--early-stopping-threshold', '0.1'])).toThrow('early stopping threshold applies with --early-stopping-patience');
     expect(() => resolve(TRAIN, ['--lr-scheduler-type', 'cosine', '--lr-scheduler-kwargs', '{"power": 2}'])).toThrow('cosine takes num_cycles, got power');
-    expect(() => parseCommand(TRAIN, ['--lr-scheduler-type', 'onecycle'])).toThrow('--lr-scheduler-type must be one of');
+    expect(() => parseCommand(TRAIN, ['--lr-scheduler-type', 'onecycle'])).toThrow('--lr-scheduler-type must be linear, cosine, cosine_with_restarts, polynomial, constant or constant_with_warmup, got onecycle');
     expect(() => parseCommand(MLM, ['--loss', 'asl'])).toThrow('unknown option --loss');
     expect(parseCommand(MLM, ['--early-stopping-patience', '2']).values['early-stopping-patience']).toBe(2);
   });
