@@ -19,11 +19,18 @@ export const ASL_DEFAULTS = { gammaNeg: 4, gammaPos: 0, clip: 0.05 } as const;
 /** Default cap of `--pos-weight auto` (a label seen once among n training rows would otherwise weigh n − 1). */
 export const DEFAULT_MAX_POS_WEIGHT = 100;
 
-/** The loss options of train() (see TrainOptions). */
+/** The loss options of train() (part of TrainOptions). */
 export interface LossOptions {
+  /** Classification loss: 'bce' (BCEWithLogits, default) or 'asl' (the asymmetric loss of Ridnik et al., ICCV 2021). */
   loss?: 'bce' | 'asl';
+  /**
+   * BCEWithLogits' pos_weight: 'none' (default), 'auto' (negatives / positives per label in the training split, capped
+   * at maxPosWeight), a JSON file of {CUI: weight} or of an array in label order, or those values themselves.
+   */
   posWeight?: 'auto' | 'none' | string | Record<string, number> | number[];
+  /** Cap of posWeight 'auto' (default 100). */
   maxPosWeight?: number;
+  /** ASL's focusing exponent of the negatives (default 4), of the positives (default 0), and its probability margin (default 0.05). */
   aslGammaNeg?: number;
   aslGammaPos?: number;
   aslClip?: number;

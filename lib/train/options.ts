@@ -5,11 +5,11 @@ import type { Metrics } from '../eval/metrics';
 import { DEFAULT_MIN_THRESHOLD_SUPPORT, TUNE_METHODS } from '../eval/thresholds';
 import { UsageError } from '../errors';
 import { checkFlowOptions, type IntervalStrategy } from './callbacks';
-import { checkLossOptions } from './losses';
+import { checkLossOptions, type LossOptions } from './losses';
 import { checkSchedule, type LrSchedulerKwargs, type LrSchedulerType } from './lr-schedules';
 
 /** Options of train(); names follow the CLI flags (camelCase) and HF TrainingArguments where they exist. */
-export interface TrainOptions {
+export interface TrainOptions extends LossOptions {
   /** Dataset: a local folder in the Hub's parquet layout, a .parquet/.jsonl/.csv file, or a Hub id `org/name`. */
   dataset: string;
   /** Hub revision (branch, tag or commit) of a dataset given as `org/name`. */
@@ -94,19 +94,6 @@ export interface TrainOptions {
   earlyStoppingPatience?: number;
   /** EarlyStoppingCallback: an evaluation improves only when it beats the best by more than this (default 0). */
   earlyStoppingThreshold?: number;
-  /** Classification loss: 'bce' (BCEWithLogits, default) or 'asl' (the asymmetric loss of Ridnik et al., ICCV 2021). */
-  loss?: 'bce' | 'asl';
-  /**
-   * BCEWithLogits' pos_weight: 'none' (default), 'auto' (negatives / positives per label in the training split, capped
-   * at maxPosWeight), a JSON file of {CUI: weight} or of an array in label order, or those values themselves.
-   */
-  posWeight?: 'auto' | 'none' | string | Record<string, number> | number[];
-  /** Cap of posWeight 'auto' (default 100). */
-  maxPosWeight?: number;
-  /** ASL's focusing exponent of the negatives (default 4), of the positives (default 0), and its probability margin (default 0.05). */
-  aslGammaNeg?: number;
-  aslGammaPos?: number;
-  aslClip?: number;
   /** logging_steps (default 100). */
   loggingSteps?: number;
   /** save_total_limit (default 3; 0 = keep all). */
