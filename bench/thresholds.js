@@ -14,10 +14,11 @@
  * on HF's predictions shows it is not an artefact of our model.
  *
  *   node bench/thresholds.js [--seeds 42,43,44] [--sides ours,hf] [--work /tmp/radbert-thresholds] [--threads 1]
- *     [--min-support 5] [--also-support 2,10] [--train-args "--loss asl"] [--tag NAME]
+ *     [--min-support 5] [--also-support 2,10] [--train-args="--loss asl"] [--tag NAME]
  *
  * Training runs are child processes, one at a time, skipped when their results exist (resumable). --train-args adds
- * flags to our `train` only (e.g. another loss), with --tag keeping its runs apart. Writes
+ * flags to our `train` only (e.g. another loss; with "=": yargs reads a separate value that starts with -- as a flag),
+ * with --tag keeping its runs apart. Writes
  * bench/results/<date>-thresholds[-tag].json and prints the tables (markdown).
  */
 const fs = require('node:fs');
@@ -39,7 +40,7 @@ const a = yargs(process.argv.slice(2))
   .option('threads', { type: 'number', default: 1, describe: 'torch threads of every run and of the forwards here' })
   .option('min-support', { type: 'number', default: 5, describe: 'per-label: labels with fewer validation positives keep the global threshold' })
   .option('also-support', { type: 'string', default: '', describe: 'more per-label rows with these supports, e.g. 2,10' })
-  .option('train-args', { type: 'string', default: '', describe: 'extra flags for our train (e.g. "--loss asl")' })
+  .option('train-args', { type: 'string', default: '', describe: 'extra flags for our train, with "=" (e.g. --train-args="--loss asl")' })
   .option('tag', { type: 'string', default: '' })
   .option('python', { type: 'string', describe: 'the reference venv python (default: scripts/pyref-venv.sh)' })
   .strict().help().parse();

@@ -105,6 +105,23 @@ export interface StepOptions {
   accumulate?: boolean;
   /** Data parallel: ask every rank to stop after this step; each rank's result then says stop (Ctrl-C agreement). */
   stop?: boolean;
+  /** Sequence classification: how the targets are scored (default BCEWithLogits, mean). */
+  loss?: MultiLabelLoss;
+}
+
+/**
+ * The loss of a multi-label classification step, always the mean over batch × labels:
+ * - `{ type: 'bce' }` (the default): BCEWithLogits; `posWeight` (one per label, ≥ 0) multiplies each label's positive
+ *   term, as torch's BCEWithLogitsLoss(pos_weight=...);
+ * - `{ type: 'asl' }`: the asymmetric loss of Ridnik et al. (ICCV 2021) as its official implementation computes it
+ *   (focusing weight without gradient), with gammaNeg (default 4), gammaPos (0) and the probability margin clip (0.05).
+ */
+export interface MultiLabelLoss {
+  type: 'bce' | 'asl';
+  posWeight?: Float32Array;
+  gammaNeg?: number;
+  gammaPos?: number;
+  clip?: number;
 }
 
 /** Options of one forward call. */
@@ -135,13 +152,15 @@ export type Targets = Float32Array | Int32Array;
 export interface EvalLossOptions {
   /** Forward under bf16 autocast (see ForwardOptions.bf16). */
   bf16?: boolean;
+  /** Sequence classification: how the targets are scored (see StepOptions.loss). */
+  loss?: MultiLabelLoss;
 }
 
 /** A no-grad (eval-mode) loss of one batch. */
 export interface LossResult {
   /**
-   * Classification: mean BCEWithLogits over batch × numLabels. Masked LM: mean cross-entropy over the labelled tokens
-   * (0 when there are none). Weight by `count` to average over batches; exp(mean CE) is the perplexity.
+   * Classification: the mean loss over batch × numLabels (options.loss; default BCEWithLogits). Masked LM: mean
+   * cross-entropy over the labelled tokens (0 when there are none). Weight by `count` to average over batches; exp(mean CE) is the perplexity.
    */
   loss: number;
   /** Classification: the number of sequences; masked LM: the number of labelled tokens (labels ≠ -100). */
@@ -159,9 +178,9 @@ export interface EmbedOptions {
 /** What one training step reports. */
 export interface StepResult {
   /**
-   * The batch's mean loss before the update (BCEWithLogits for classification, masked-token cross-entropy for masked
-   * LM); with an update after accumulated batches, the lossWeight-weighted sum of theirs (over all ranks when a
-   * process group is attached): the optimizer step's mean loss.
+   * The batch's mean loss before the update (options.loss for classification, default BCEWithLogits; masked-token
+   * cross-entropy for masked LM); with an update after accumulated batches, the lossWeight-weighted sum of theirs (over
+   * all ranks when a process group is attached): the optimizer step's mean loss.
    */
   loss: number;
   /** Global L2 norm of the gradients before clipping (what HF Trainer logs as grad_norm). */

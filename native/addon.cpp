@@ -185,7 +185,9 @@ class Model : public Napi::ObjectWrap<Model> {
     auto ids = typed_arg<int32_t, napi_int32_array>(info, 0, "evalLoss: ids must be an Int32Array");
     auto cu = typed_arg<int32_t, napi_int32_array>(info, 1, "evalLoss: cuSeqlens must be an Int32Array");
     auto targets = targets_arg(info, 2, "evalLoss");
-    const bool bf16 = bf16_option(options_arg(info, 3, "evalLoss options"), "evalLoss options");
+    const auto eo = options_arg(info, 3, "evalLoss options");
+    const bool bf16 = bf16_option(eo, "evalLoss options");
+    targets.loss = loss_option(eo, "evalLoss options");
     auto result = std::make_shared<radbert::EvalLossResult>();
     return Task::Run(
         info.Env(),
@@ -219,6 +221,7 @@ class Model : public Napi::ObjectWrap<Model> {
     auto upd = o.Get("update");
     so.update = upd.IsBoolean() ? upd.As<Napi::Boolean>().Value() : true;
     const bool bf16 = bf16_option(o, "options");
+    targets.loss = loss_option(o, "options");
     auto seed_v = o.Get("seed");
     std::optional<uint64_t> seed;
     if (seed_v.IsNumber()) seed = static_cast<uint64_t>(seed_v.As<Napi::Number>().Int64Value());

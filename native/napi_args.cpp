@@ -70,6 +70,38 @@ radbert::Targets targets_arg(const Napi::CallbackInfo& info, size_t i, const std
                          "(masked LM: one label per token, -100 = ignored)");
 }
 
+radbert::MultiLabelLoss loss_option(const Napi::Object& o, const std::string& ctx) {
+  radbert::MultiLabelLoss l;
+  auto v = o.Get("loss");
+  if (v.IsUndefined() || v.IsNull()) return l;
+  if (!v.IsObject()) type_error(o.Env(), ctx + ".loss must be an object");
+  const auto lo = v.As<Napi::Object>();
+  const std::string lctx = ctx + ".loss";
+  const std::string type = lo.Get("type").IsUndefined() ? "bce" : str(lo, "type", lctx);
+  if (type != "bce" && type != "asl") type_error(o.Env(), lctx + ".type must be 'bce' or 'asl'");
+  auto pw = lo.Get("posWeight");
+  if (!pw.IsUndefined() && !pw.IsNull()) {
+    if (type != "bce") type_error(o.Env(), lctx + ".posWeight applies to type 'bce' only");
+    if (!pw.IsTypedArray() || pw.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      type_error(o.Env(), lctx + ".posWeight must be a Float32Array (one weight per label)");
+    auto a = pw.As<Napi::Float32Array>();
+    l.pos_weight.assign(a.Data(), a.Data() + a.ElementLength());
+    for (size_t i = 0; i < l.pos_weight.size(); ++i)
+      if (!std::isfinite(l.pos_weight[i]) || l.pos_weight[i] < 0)
+        type_error(o.Env(), lctx + ".posWeight[" + std::to_string(i) + "] must be a finite number >= 0");
+  }
+  if (type == "asl") {
+    l.kind = radbert::MultiLabelLoss::Kind::ASL;
+    l.gamma_neg = num_or(lo, "gammaNeg", l.gamma_neg, lctx);
+    l.gamma_pos = num_or(lo, "gammaPos", l.gamma_pos, lctx);
+    l.clip = num_or(lo, "clip", l.clip, lctx);
+    if (!(l.gamma_neg >= 0) || !(l.gamma_pos >= 0) || !std::isfinite(l.gamma_neg) || !std::isfinite(l.gamma_pos))
+      type_error(o.Env(), lctx + ".gammaNeg and .gammaPos must be finite numbers >= 0");
+    if (!(l.clip >= 0 && l.clip < 1)) type_error(o.Env(), lctx + ".clip must be in [0, 1)");
+  }
+  return l;
+}
+
 bool bf16_option(const Napi::Object& o, const std::string& ctx) {
   auto v = o.Get("bf16");
   if (v.IsUndefined() || v.IsNull()) return false;

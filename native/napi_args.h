@@ -54,6 +54,9 @@ Napi::Object options_arg(const Napi::CallbackInfo& info, size_t i, const std::st
 // trainStep/evalLoss targets: a Float32Array (classification, multi-hot) or an Int32Array (masked LM, token labels).
 radbert::Targets targets_arg(const Napi::CallbackInfo& info, size_t i, const std::string& what);
 
+// options.loss of trainStep/evalLoss (MultiLabelLoss in lib/native.ts): the default (BCEWithLogits) when absent.
+radbert::MultiLabelLoss loss_option(const Napi::Object& o, const std::string& ctx);
+
 // options.bf16: optional boolean, false when absent.
 bool bf16_option(const Napi::Object& o, const std::string& ctx);
 

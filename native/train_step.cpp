@@ -35,7 +35,7 @@ TaskLoss classification_loss(ModelState& s, const Packed& batch, const Targets& 
                                 std::to_string(B) + " x numLabels " + std::to_string(cfg.num_labels));
   auto y = torch::from_blob(const_cast<float*>(t.multi_hot.data()), {B, cfg.num_labels}, torch::kFloat).to(s.device).clone();
   auto logits = s.module->forward(batch, s.gen);
-  return {torch::binary_cross_entropy_with_logits(logits, y), B};
+  return {multilabel_loss(logits, y, t.loss, what), B};
 }
 
 TaskLoss masked_lm_loss(ModelState& s, const Packed& batch, const Targets& t, const std::string& what) {
@@ -47,6 +47,8 @@ TaskLoss masked_lm_loss(ModelState& s, const Packed& batch, const Targets& t, co
   if (static_cast<int64_t>(t.token_labels.size()) != T)
     throw std::invalid_argument(what + ": targets has " + std::to_string(t.token_labels.size()) +
                                 " labels, expected one per token (" + std::to_string(T) + ")");
+  if (!t.loss.is_default())
+    throw std::invalid_argument(what + ": options.loss (pos_weight, ASL) applies to sequence classification, not masked LM");
   std::vector<int64_t> rows, labels;
   for (int64_t i = 0; i < T; ++i) {
     const int32_t l = t.token_labels[i];

@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include "multilabel_loss.h"
 #include "runtime.h"
 
 namespace radbert {
@@ -14,6 +15,7 @@ struct Targets {
   bool tokens = false;                // true: token_labels (masked LM); false: multi_hot (classification)
   std::vector<float> multi_hot;       // [B * num_labels], row-major
   std::vector<int32_t> token_labels;  // [T]: a token id to predict, or -100 (ignored)
+  MultiLabelLoss loss;                // classification: how multi_hot is scored (default: BCEWithLogits, mean)
 };
 
 // The mean loss of a batch and how many terms it averages (sequences; labelled tokens).
@@ -22,8 +24,8 @@ struct TaskLoss {
   int64_t count = 0;
 };
 
-// The model's task loss in its current mode: BCEWithLogits (mean) against multi-hot targets for sequence
-// classification; for masked LM, ModernBertForMaskedLM's cross-entropy with sparse prediction (head and decoder run
+// The model's task loss in its current mode: targets.loss (default BCEWithLogits, mean; multilabel_loss.h) against
+// multi-hot targets for sequence classification; for masked LM, ModernBertForMaskedLM's cross-entropy with sparse prediction (head and decoder run
 // on the labelled tokens only). Throws std::invalid_argument (prefixed by `what`) for targets that do not fit.
 TaskLoss task_loss(ModelState& s, const Packed& batch, const Targets& targets, const char* what);
 

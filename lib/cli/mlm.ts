@@ -14,7 +14,9 @@ const SHARED = [
   'dataset', 'dataset-revision', 'text-column', 'skip-bad-rows', 'model', 'revision', 'init', 'tokenizer', 'max-length',
   'epochs', 'max-steps', 'lr', 'batch-size', 'gradient-accumulation-steps', 'eval-batch-size', 'weight-decay', 'warmup-ratio', 'warmup-steps', 'max-grad-norm',
   'adam-beta1', 'adam-beta2', 'adam-epsilon', 'seed', 'logging-steps', 'save-total-limit', 'overwrite-output-dir', 'resume',
-  'resume-from-checkpoint', 'device', 'threads', 'bf16', 'quiet', ...Object.keys(DISTRIBUTED_OPTIONS),
+  'resume-from-checkpoint', 'device', 'threads', 'bf16', 'quiet', ...Object.keys(DISTRIBUTED_OPTIONS), 'lr-scheduler-type', 'lr-scheduler-kwargs', 'eval-strategy',
+  'eval-steps', 'save-strategy', 'save-steps', 'metric-for-best-model', 'greater-is-better', 'early-stopping-patience',
+  'early-stopping-threshold',
 ];
 
 function shared(): OptionTable {
@@ -45,6 +47,7 @@ ModernBertForMaskedLM folder (transformers' pipeline("fill-mask") loads it; \`tr
     epochs: { ...TRAIN.options.epochs, default: `${TRAIN.options.epochs.default}; ${MLM_FROM_SCRATCH_DEFAULTS.epochs} with --init` },
     lr: { ...TRAIN.options.lr, default: `${TRAIN.options.lr.default}; ${MLM_FROM_SCRATCH_DEFAULTS.learningRate.toExponential()} with --init` },
     'batch-size': { ...TRAIN.options['batch-size'], default: `${TRAIN.options['batch-size'].default}; ${MLM_FROM_SCRATCH_DEFAULTS.batchSize} with --init` },
+    'metric-for-best-model': { ...TRAIN.options['metric-for-best-model'], desc: 'the best checkpoint by this metric: loss or perplexity (with or without eval_)', default: 'loss' },
   },
 };
 

@@ -11,6 +11,9 @@ import { hubCacheDir, hubEndpoint, hubOffline } from '../hub/env';
 import { checkPushAccess, pushToHub } from '../hub/push';
 import { load } from '../model/classifier';
 import { train, type TrainOptions } from '../train/loop';
+import { INTERVAL_STRATEGIES } from '../train/callbacks';
+import { ASL_DEFAULTS, DEFAULT_MAX_POS_WEIGHT, LOSS_TYPES } from '../train/losses';
+import { LR_SCHEDULER_TYPES } from '../train/lr-schedules';
 import { TRAIN_DEFAULTS, TRAIN_NUMBER_RULES } from '../train/options';
 import { TUNE_METHODS } from '../eval/thresholds';
 import { isMainProcess } from '../dist/run';
@@ -62,10 +65,18 @@ otherwise runs a small built-in demo (tiny model, generated captions; a few minu
     'warmup-ratio': { group: 'recipe', desc: 'warm-up as a fraction of the steps', default: D.warmupRatio, ...R.warmupRatio },
     'warmup-steps': { group: 'recipe', desc: 'warm-up steps (wins over --warmup-ratio)', default: D.warmupSteps, ...R.warmupSteps },
     'max-grad-norm': { group: 'recipe', desc: 'gradient clipping (0 disables)', default: D.maxGradNorm, ...R.maxGradNorm },
+    'lr-scheduler-type': { group: 'recipe', type: 'string', desc: "transformers' learning-rate schedule", choices: LR_SCHEDULER_TYPES, default: 'linear' },
+    'lr-scheduler-kwargs': { group: 'recipe', type: 'string', desc: 'the schedule\'s parameters as JSON: cosine / cosine_with_restarts {"num_cycles": N}, polynomial {"lr_end": x, "power": p}' },
     'adam-beta1': { group: 'recipe', desc: 'AdamW beta1', default: D.adamBeta1, ...R.adamBeta1 },
     'adam-beta2': { group: 'recipe', desc: 'AdamW beta2', default: D.adamBeta2, ...R.adamBeta2 },
     'adam-epsilon': { group: 'recipe', desc: 'AdamW epsilon', default: sci(D.adamEpsilon), ...R.adamEpsilon },
     seed: { group: 'recipe', desc: 'model init, batch order, dropout', default: D.seed, ...R.seed },
+    loss: { group: 'loss', type: 'string', desc: 'BCEWithLogits, or the asymmetric loss of Ridnik et al. (ICCV 2021) for imbalanced multi-label data', choices: LOSS_TYPES, default: 'bce' },
+    'pos-weight': { group: 'loss', type: 'string', desc: "BCEWithLogits' pos_weight: none, auto (negatives / positives of each label in the training split), or a JSON file {\"CUI\": weight} / [weights in label order]", default: 'none' },
+    'max-pos-weight': { group: 'loss', desc: 'cap of --pos-weight auto', default: DEFAULT_MAX_POS_WEIGHT, ...R.maxPosWeight },
+    'asl-gamma-neg': { group: 'loss', desc: "ASL's focusing exponent of the negatives", default: ASL_DEFAULTS.gammaNeg, ...R.aslGammaNeg },
+    'asl-gamma-pos': { group: 'loss', desc: "ASL's focusing exponent of the positives", default: ASL_DEFAULTS.gammaPos, ...R.aslGammaPos },
+    'asl-clip': { group: 'loss', desc: "ASL's probability margin m (negatives with p <= m cost nothing)", default: ASL_DEFAULTS.clip, ...R.aslClip },
     threshold: { group: 'recipe', desc: 'decision threshold of the metrics', default: D.threshold, ...R.threshold },
     'tune-thresholds': {
       group: 'thresholds',
@@ -77,6 +88,14 @@ otherwise runs a small built-in demo (tiny model, generated captions; a few minu
     'min-threshold-support': { group: 'thresholds', desc: 'per-label: labels with fewer validation positives keep the global threshold', default: D.minThresholdSupport, ...R.minThresholdSupport },
     'output-dir': { group: 'output', type: 'string', desc: 'run folder', default: DEFAULT_OUTPUT },
     'logging-steps': { group: 'output', desc: 'log the training loss every N steps', default: D.loggingSteps, ...R.loggingSteps },
+    'eval-strategy': { group: 'evaluation', alias: ['evaluation-strategy'], type: 'string', desc: 'evaluate at each epoch end or every --eval-steps steps', choices: INTERVAL_STRATEGIES, default: 'epoch' },
+    'eval-steps': { group: 'evaluation', desc: 'with --eval-strategy steps: evaluate every N steps (a fraction < 1: of the total steps; default: --logging-steps)', ...R.evalSteps },
+    'save-strategy': { group: 'evaluation', type: 'string', desc: 'save a checkpoint at each epoch end or every --save-steps steps (must be the eval strategy)', choices: INTERVAL_STRATEGIES, default: 'the eval strategy' },
+    'save-steps': { group: 'evaluation', desc: 'with --save-strategy steps: save every N steps, a multiple of --eval-steps (default: --eval-steps)', ...R.saveSteps },
+    'metric-for-best-model': { group: 'evaluation', type: 'string', desc: 'the best checkpoint by this metric of the table (loss, f1, f1_macro, precision_micro, ..., f1_tuned with --tune-thresholds; with or without eval_)', default: 'f1' },
+    'greater-is-better': { group: 'evaluation', type: 'boolean', desc: 'whether a higher --metric-for-best-model is better (default: false for *loss and perplexity, else true; --greater-is-better false to say so)' },
+    'early-stopping-patience': { group: 'evaluation', desc: 'stop when the metric for best model has not improved for N evaluations (the best checkpoint is still the one kept)', ...R.earlyStoppingPatience },
+    'early-stopping-threshold': { group: 'evaluation', desc: 'an evaluation improves only when it beats the best by more than this', default: 0, ...R.earlyStoppingThreshold },
     'save-total-limit': { group: 'output', desc: 'checkpoints kept (0 = all)', default: D.saveTotalLimit, ...R.saveTotalLimit },
     'overwrite-output-dir': { group: 'output', type: 'boolean', desc: 'delete checkpoints of an earlier run in the output dir' },
     resume: { group: 'output', type: 'boolean', desc: 'continue from the last checkpoint in the output dir' },
@@ -126,6 +145,13 @@ export function trainOptions(values: Parsed["values"]): TrainOptions {
     weightDecay: num(values, 'weight-decay'),
     warmupRatio: num(values, 'warmup-ratio'),
     warmupSteps: num(values, 'warmup-steps'),
+    ...trainerFlags(values),
+    loss: str(values, 'loss') as TrainOptions['loss'],
+    posWeight: str(values, 'pos-weight'),
+    maxPosWeight: num(values, 'max-pos-weight'),
+    aslGammaNeg: num(values, 'asl-gamma-neg'),
+    aslGammaPos: num(values, 'asl-gamma-pos'),
+    aslClip: num(values, 'asl-clip'),
     maxGradNorm: num(values, 'max-grad-norm'),
     adamBeta1: num(values, 'adam-beta1'),
     adamBeta2: num(values, 'adam-beta2'),
@@ -143,6 +169,22 @@ export function trainOptions(values: Parsed["values"]): TrainOptions {
     quiet: values.quiet === true,
     ddpBackend: str(values, 'ddp-backend') as TrainOptions['ddpBackend'],
     ddpTimeout: num(values, 'ddp-timeout'),
+  };
+}
+
+/** The Trainer options `train` and `mlm` share: schedule, eval/save strategies, best metric, early stopping. */
+function trainerFlags(values: Parsed['values']): Partial<TrainOptions> {
+  return {
+    lrSchedulerType: str(values, 'lr-scheduler-type') as TrainOptions['lrSchedulerType'],
+    lrSchedulerKwargs: str(values, 'lr-scheduler-kwargs'),
+    evalStrategy: str(values, 'eval-strategy') as TrainOptions['evalStrategy'],
+    evalSteps: num(values, 'eval-steps'),
+    saveStrategy: str(values, 'save-strategy') as TrainOptions['saveStrategy'],
+    saveSteps: num(values, 'save-steps'),
+    metricForBestModel: str(values, 'metric-for-best-model'),
+    greaterIsBetter: typeof values['greater-is-better'] === 'boolean' ? values['greater-is-better'] : undefined,
+    earlyStoppingPatience: num(values, 'early-stopping-patience'),
+    earlyStoppingThreshold: num(values, 'early-stopping-threshold'),
   };
 }
 

@@ -48,8 +48,10 @@ const METRICS = ['f1', 'precision_micro', 'recall_micro', 'f1_macro', 'precision
 const RECIPE_KEYS = [
   'model', 'init', 'dataset', 'text_column', 'label_column', 'min_label_count', 'split_seed', 'validation_fraction', 'max_length',
   'num_train_epochs', 'max_steps', 'learning_rate', 'per_device_train_batch_size', 'per_device_eval_batch_size', 'weight_decay',
-  'adam_beta1', 'adam_beta2', 'adam_epsilon', 'max_grad_norm', 'lr_scheduler_type', 'warmup_ratio', 'warmup_steps', 'optim',
-  'metric_for_best_model', 'load_best_model_at_end', 'threshold', 'tune_thresholds', 'min_threshold_support', 'seed', 'device',
+  'adam_beta1', 'adam_beta2', 'adam_epsilon', 'max_grad_norm', 'lr_scheduler_type', 'lr_scheduler_kwargs', 'warmup_ratio', 'warmup_steps', 'optim',
+  'loss', 'pos_weight', 'max_pos_weight', 'asl_gamma_neg', 'asl_gamma_pos', 'asl_clip', 'eval_strategy', 'eval_steps',
+  'metric_for_best_model', 'greater_is_better', 'load_best_model_at_end', 'early_stopping_patience', 'early_stopping_threshold',
+  'threshold', 'tune_thresholds', 'min_threshold_support', 'seed', 'device',
 ];
 /** Never shown, whatever they hold. */
 const SECRET_KEY = /token|secret|password|passwd|credential|api[_-]?key|auth/i;
@@ -170,6 +172,11 @@ export function modelCard(dir: string, options: ModelCardOptions = {}): string {
       if (!(k in args) || SECRET_KEY.test(k) || args[k] === null || args[k] === undefined) continue;
       let v = args[k];
       if ((k === 'model' || k === 'dataset') && typeof v === 'string') v = hubIdOf(v, k) ?? path.basename(v);
+      if (k === 'pos_weight' && typeof v === 'string' && !['auto', 'none'].includes(v)) v = path.basename(v);
+      if (typeof v === 'object') {
+        if (!Object.keys(v as object).length) continue; // lr_scheduler_kwargs {}
+        v = JSON.stringify(v);
+      }
       b.push(`| ${k} | ${fmt(v)} |`);
     }
     b.push('');

@@ -75,11 +75,11 @@ function seriesOf(history: LogEntry[], keys: Array<[string, string]>): Series[] 
  * evaluation (classification: micro-F1 and macro-F1 at the metrics' threshold, and micro-F1 at the thresholds tuned
  * on validation when the run tunes them; masked LM: perplexity).
  */
-export function trainingCurvesSpec(history: LogEntry[], kind: 'classification' | 'mlm', title = 'Training curves'): VegaLiteSpec {
+export function trainingCurvesSpec(history: LogEntry[], kind: 'classification' | 'mlm', title = 'Training curves', lossName?: string): VegaLiteSpec {
   const loss: Panel = {
     title: 'Loss',
     xTitle: 'Epoch',
-    yTitle: kind === 'mlm' ? 'Loss (masked-token cross-entropy)' : 'Loss (BCE with logits)',
+    yTitle: `Loss (${lossName ?? (kind === 'mlm' ? 'masked-token cross-entropy' : 'BCE with logits')})`,
     series: seriesOf(history, [['loss', 'training loss'], ['eval_loss', 'validation loss']]),
   };
   const metric: Panel =

@@ -1,6 +1,6 @@
 /**
- * The classification task (the seed's Part 3): multi-label CUI tagging with BCEWithLogits, micro-F1 picks the best
- * checkpoint. Reads the dataset, fits the labels on the train split, builds the classifier (resumed, from a pretrained
+ * The classification task (the seed's Part 3): multi-label CUI tagging with BCEWithLogits (or the loss of --loss /
+ * --pos-weight, train/losses.ts), micro-F1 picks the best checkpoint. Reads the dataset, fits the labels on the train split, builds the classifier (resumed, from a pretrained
  * body, or a preset) and serves the loop its batches, steps and evaluations.
  */
 import * as path from 'node:path';
@@ -8,13 +8,14 @@ import { UsageError } from '../errors';
 import { fitLabels, LabelBinarizer } from '../data/labels';
 import { DataError, formatBadRow, readRows, type Row } from '../data/readers';
 import { seedSplit } from '../data/split';
-import { bceWithLogits, computeMetrics } from '../eval/metrics';
+import { computeMetrics } from '../eval/metrics';
 import { resolveSource } from '../hub/download';
 import { createClassifier, load, readLabelNames, type Classifier } from '../model/classifier';
 import { classifierConfig, labelsOf, presetConfig, type HFConfig } from '../model/config';
 import { resolveModelFolder, saveModelFolder } from '../model/folder';
 import { packBatch, tokenizerFile } from '../model/tokenize';
 import { readJsonFile } from '../files';
+import { resolveLoss } from './losses';
 import type { ResolvedTrainOptions } from './options';
 import { removeThresholds } from '../model/thresholds';
 import { CLASSIFICATION_METRICS, TUNED_METRICS } from './report';
@@ -27,6 +28,8 @@ export interface ClassificationTask extends TrainTask {
   readonly labels: string[];
   /** 'resumed from …', '<model> (N tensors loaded, …)' or '<preset> preset, random init (seed …)'. */
   readonly modelDescription: string;
+  /** What the loss (of training and evaluation) is, for training_args.json. */
+  readonly lossDescription: string;
 }
 
 /** Read the dataset, split it as the seed does, and fit (or, resuming, check) the labels. */
@@ -167,11 +170,14 @@ export async function classificationTask(
       const mine = await clf.logitsMatrix(ids[which].slice(from, to));
       return { logits: shard ? concatFloat32(await shard.allGather(mine)) : mine, targets: y[which].data };
     };
+    const loss = resolveLoss(o, labels, y.train.data, ctx.info);
     return {
       kind: 'classification',
       model: clf.model,
       labels,
       modelDescription: built.description,
+      lossDescription: loss.description,
+      lossName: loss.name,
       trainRows: split.train.length,
       evalRows: split.validation.length,
       testRows: split.test.length,
@@ -184,7 +190,7 @@ export async function classificationTask(
       },
       step(batch, options) {
         if (!batch.targets) throw new Error('classification: the batch has no targets');
-        return clf.model.trainStep(batch.ids, batch.cuSeqlens, batch.targets, options);
+        return clf.model.trainStep(batch.ids, batch.cuSeqlens, batch.targets, loss.native ? { ...options, loss: loss.native } : options);
       },
       async evaluate(which, shard): Promise<Evaluation> {
         const start = Date.now();
@@ -193,7 +199,7 @@ export async function classificationTask(
         const metrics: Record<string, number> = Object.fromEntries(CLASSIFICATION_METRICS.map((c) => [c.key, m[c.key]]));
         if (tuning) Object.assign(metrics, which === 'validation' ? tuning.epochMetrics(logits, targets) : tuning.tunedMetrics(logits, targets));
         return {
-          loss: bceWithLogits(logits, targets),
+          loss: loss.evalLoss(logits, targets),
           metrics,
           runtime: (Date.now() - start) / 1000,
           rows: ids[which].length,

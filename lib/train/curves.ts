@@ -9,9 +9,9 @@ import type { LogEntry } from './options';
 export const TRAINING_CURVES_FILE = 'training_curves.svg';
 
 /** Draw a run's training curves into `<dir>/training_curves.svg`; returns the file. */
-export async function writeTrainingCurves(dir: string, history: LogEntry[], kind: 'classification' | 'mlm'): Promise<string> {
+export async function writeTrainingCurves(dir: string, history: LogEntry[], kind: 'classification' | 'mlm', lossName?: string): Promise<string> {
   const title = kind === 'mlm' ? 'Masked-LM training' : 'Multi-label classifier training';
-  const svg = await renderSvg(trainingCurvesSpec(history, kind, title));
+  const svg = await renderSvg(trainingCurvesSpec(history, kind, title, lossName));
   const file = path.join(dir, TRAINING_CURVES_FILE);
   writeFileAtomic(file, svg);
   return file;

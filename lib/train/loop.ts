@@ -2,6 +2,8 @@
  * The training loop: the seed's recipe (Hugging Face Trainer defaults: AdamW 0.9/0.999/1e-8, linear decay, grad clip
  * 1.0, eval + save every epoch, best checkpoint by the task's metric) on the native model, with HF-shaped checkpoints
  * (trainer_state.json, training_args.json) that also resume bit-exactly (radbert_state.json, optimizer.safetensors).
+ * Trainer's other schedules (train/lr-schedules.ts), step-wise evaluation, metric_for_best_model and early stopping
+ * (train/callbacks.ts) are options.
  *
  * train() sets a run up (train/setup.ts), builds the task (train/classify.ts) and runs trainLoop(); the loop is
  * task-agnostic (train/task.ts says how a task plugs in) and its named steps live in train/run.ts.
@@ -21,8 +23,10 @@ import { classificationTask } from './classify';
 import { linearProbe } from './probe';
 import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions, type RunResult, type TrainResult } from './options';
 import { Progress } from './progress';
-import { evaluateAndSave, finishRun, logTraining, resumeCounters, saveAfterCrash, saveCheckpoint, writeCurves, type Run } from './run';
-import { epochOrder, linearScheduleLr, planSteps, warmupStepsFor } from './schedule';
+import { bestRule, resolveFlow } from './callbacks';
+import { lrSchedule, type LrSchedule } from './lr-schedules';
+import { evaluateAndSaveIfDue, finishRun, logTraining, resumeCounters, saveAfterCrash, saveCheckpoint, writeCurves, type Run } from './run';
+import { epochOrder, planSteps, warmupStepsFor } from './schedule';
 import { inheritedMaxLength, outputOf, prepareRunFolder, trainingArguments, type Output, type RunFolder } from './setup';
 import { optimizerStep, type StepShare } from './step';
 import type { TrainTask } from './task';
@@ -46,7 +50,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const task = await classificationTask(o, { info: out.info, resumeDir: folder.resumeDir, device });
     try {
       out.info(`model: ${task.modelDescription}; ${task.model.info().numParameters.toLocaleString('en-US')} parameters on ${device}`);
-      const result = await trainLoop(task, o, folder, out, { t0, trainingArgs: trainingArguments(o, folder, task.best, device), dist });
+      const trainingArgs = trainingArguments(o, folder, bestRule(o, task.best, task.metrics), device, task.lossDescription);
+      const result = await trainLoop(task, o, folder, out, { t0, trainingArgs, dist });
       return { ...result, labels: task.labels };
     } finally {
       task.close();
@@ -67,8 +72,13 @@ export async function trainLoop(
   const globalBatch = o.batchSize * share.world * share.accumulation;
   const { stepsPerEpoch, totalSteps, epochs } = planSteps(task.trainRows, globalBatch, o.epochs, o.maxSteps);
   const warmup = warmupStepsFor(totalSteps, o.warmupRatio, o.warmupSteps);
+  const schedule = lrSchedule(o.lrSchedulerType ?? 'linear', o.learningRate, totalSteps, warmup, o.lrSchedulerKwargs);
+  const flow = resolveFlow(o, totalSteps);
+  const best = bestRule(o, task.best, task.metrics);
+  if (o.earlyStoppingPatience !== undefined && !task.evalRows) throw new UsageError('early stopping needs a validation split, and this one is empty');
   const rs = folder.resumeState;
   if (rs && rs.total_steps !== totalSteps) out.info(`note: the checkpoint planned ${rs.total_steps} steps, this run plans ${totalSteps} (the schedule follows this run)`);
+  if (rs && rs.scheduler.type !== schedule.type) out.info(`note: the checkpoint was trained with the ${rs.scheduler.type} schedule, this run continues with ${schedule.type}`);
   if (rs && rs.train_rows !== task.trainRows) throw new Error(`${folder.resumeDir}: it was trained on ${rs.train_rows} rows, this train split has ${task.trainRows}`);
   if (rs?.global_batch_size !== undefined && rs.global_batch_size !== globalBatch)
     throw new UsageError(`${folder.resumeDir}: it was trained with ${rs.global_batch_size} rows per optimizer step, this run takes ${describeBatch(o.batchSize, share)}: resume with the same per-device batch × processes × gradient accumulation steps`);
@@ -77,20 +87,22 @@ export async function trainLoop(
 
   const mode = o.progress === 'auto' ? (process.stderr.isTTY ? 'bar' : 'lines') : o.progress;
   const progress = new Progress(totalSteps, { tty: mode === 'bar', quiet: o.quiet === true || mode === 'none' || dist?.isMain === false });
-  const r: Run = { task, o, folder, out, progress, ...extra, plan: { stepsPerEpoch, totalSteps, epochs, warmup, globalBatch }, ...resumeCounters(task, o, folder) };
+  const r: Run = { task, o, folder, out, progress, ...extra, plan: { stepsPerEpoch, totalSteps, epochs, warmup, globalBatch, flow }, best, ...resumeCounters(task, o, folder) };
   if (!task.evalRows) out.info('note: the validation split is empty; no best-model selection (the last checkpoint is kept)');
   out.info(
-    `training: ${totalSteps} steps (${stepsPerEpoch} per epoch, ${epochs} epoch(s)), batch ${describeBatch(o.batchSize, share)}, lr ${o.learningRate} linear decay` +
+    `training: ${totalSteps} steps (${stepsPerEpoch} per epoch, ${epochs} epoch(s)), batch ${describeBatch(o.batchSize, share)}, lr ${o.learningRate} ${scheduleWords(schedule)}` +
       `${warmup ? `, ${warmup} warmup steps` : ''}, seed ${o.seed}${r.globalStep ? `; resuming at step ${r.globalStep}` : ''}`,
   );
+  if (flow.evalStrategy === 'steps') out.info(`evaluating every ${flow.evalSteps} steps, saving every ${flow.saveSteps}; best checkpoint by eval_${best.metric} (${best.greaterIsBetter ? 'higher' : 'lower'} is better)`);
 
   progress.start(r.globalStep);
   let interrupted = false;
+  let earlyStopped = false;
   let epoch = r.globalStep / stepsPerEpoch; // fractional, as HF logs it
   try {
-    while (r.globalStep < totalSteps && r.epochIndex < epochs && !interrupted) {
+    while (r.globalStep < totalSteps && r.epochIndex < epochs && !interrupted && !earlyStopped) {
       const rows = r.order.slice(r.stepInEpoch * globalBatch, (r.stepInEpoch + 1) * globalBatch);
-      const lr = linearScheduleLr(o.learningRate, r.globalStep, totalSteps, warmup);
+      const lr = schedule.lr(r.globalStep);
       const res = await optimizerStep(task, rows, r.globalStep, {
         lr, beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEpsilon, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm,
         seed: o.seed + r.globalStep, bf16: o.bf16 === true,
@@ -111,12 +123,15 @@ export async function trainLoop(
         r.epochIndex++;
         r.stepInEpoch = 0;
         r.order = epochOrder(task.trainRows, o.seed, r.epochIndex);
-        await evaluateAndSave(r, r.epochIndex, 'epoch');
-      } else if (r.globalStep >= totalSteps) {
-        await evaluateAndSave(r, epoch, 'last-step');
+      }
+      const due = await evaluateAndSaveIfDue(r, epoch, epochDone || r.globalStep >= totalSteps);
+      if (due.stop) {
+        earlyStopped = true;
+        if (r.globalStep < totalSteps)
+          out.info(`early stopping at step ${r.globalStep}: eval_${best.metric} did not improve for ${o.earlyStoppingPatience} evaluation(s) (best ${r.bestMetric} at step ${r.bestStep})`);
       }
       if (dist ? res.stop : o.signal?.aborted) { // data parallel: every rank stops after the step one of them was asked to
-        if (!(epochDone || r.globalStep >= totalSteps)) await saveCheckpoint(r, epoch, 'interrupt');
+        if (!due.saved) await saveCheckpoint(r, epoch, 'interrupt');
         interrupted = true;
       }
     }
@@ -131,6 +146,7 @@ export async function trainLoop(
     globalStep: r.globalStep,
     totalSteps,
     interrupted,
+    ...(earlyStopped && r.globalStep < totalSteps ? { earlyStopped: true } : {}),
     checkpoint: r.lastSaved ?? folder.resumeDir,
     bestCheckpoint: r.bestCheckpoint ?? undefined,
     bestMetric: r.bestMetric ?? undefined,
@@ -148,4 +164,11 @@ function describeBatch(perDevice: number, share: StepShare): string {
   if (share.world > 1) parts.push(`${share.world} processes`);
   if (share.accumulation > 1) parts.push(`${share.accumulation} accumulation steps`);
   return `${parts.join(' × ')} = ${perDevice * share.world * share.accumulation}`;
+}
+
+/** The schedule as the start line says it ("linear decay", "cosine schedule (num_cycles 0.5)"). */
+function scheduleWords(s: LrSchedule): string {
+  if (s.type === 'linear') return 'linear decay';
+  const kw = Object.entries(s.kwargs).map(([k, v]) => `${k} ${v}`).join(', ');
+  return `${s.type} schedule${kw ? ` (${kw})` : ''}`;
 }

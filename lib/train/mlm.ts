@@ -21,10 +21,16 @@ import { trainLoop } from './loop';
 import { checkNumberOptions, resolveTrainOptions, stripUndefined, type NumberRule, type ResolvedTrainOptions, type RunResult, type TrainOptions } from './options';
 import { outputOf, prepareRunFolder, trainingArguments, type RunFolder } from './setup';
 import { evalShare } from './step';
-import type { Evaluation, MetricColumn, TaskBatch, TrainTask } from './task';
+import { bestRule } from './callbacks';
+import type { BestRule, Evaluation, MetricColumn, TaskBatch, TrainTask } from './task';
 
 /** Options of trainMlm(): train()'s recipe options plus the masking and the held-out slice. */
-export interface MlmOptions extends Omit<TrainOptions, 'dataset' | 'labelColumn' | 'minLabelCount' | 'splitSeed' | 'threshold' | 'tuneThresholds' | 'minThresholdSupport' | 'labelNames' | 'linearProbe' | 'probeC' | 'probeEmbeddings' | 'classifierPooling'> {
+export interface MlmOptions
+  extends Omit<
+    TrainOptions,
+    | 'dataset' | 'labelColumn' | 'minLabelCount' | 'splitSeed' | 'threshold' | 'tuneThresholds' | 'minThresholdSupport' | 'labelNames' | 'linearProbe'
+    | 'probeC' | 'probeEmbeddings' | 'classifierPooling' | 'loss' | 'posWeight' | 'maxPosWeight' | 'aslGammaNeg' | 'aslGammaPos' | 'aslClip'
+  > {
   /** The texts: a .txt file (one per line), a dataset file or folder (its train split, textColumn), or a Hub dataset id; or pass `texts`. */
   dataset?: string;
   /** Probability that a non-special token is selected for prediction (default 0.3, ModernBERT's pre-training rate). */
@@ -35,7 +41,7 @@ export interface MlmOptions extends Omit<TrainOptions, 'dataset' | 'labelColumn'
   texts?: string[];
 }
 
-/** What trainMlm() returns (bestMetric: the best validation loss; exp of it is the perplexity). */
+/** What trainMlm() returns (bestMetric: by default the best validation loss; exp of it is the perplexity). */
 export interface MlmResult extends RunResult {
   /** Texts trained on / held out. */
   trainTexts: number;
@@ -58,7 +64,10 @@ export const MLM_NUMBER_RULES = {
 } satisfies Record<'mlmProbability' | 'validationSplit', NumberRule>;
 
 /** The metric columns of an MLM run's table. */
-export const MLM_METRICS: ReadonlyArray<MetricColumn> = [{ key: 'perplexity', title: 'Perplexity' }];
+export const MLM_METRICS: ReadonlyArray<MetricColumn> = [{ key: 'perplexity', title: 'Perplexity', lowerIsBetter: true }];
+
+/** The best checkpoint of an MLM run by default: the lowest validation loss (HF's metric_for_best_model 'loss'). */
+const MLM_BEST: BestRule = { metric: 'loss', greaterIsBetter: false };
 
 /** Held-out slice as bench/SERIES.md: validation = first int(fraction·n) of permutation(n, seed), train = the rest in that order. */
 export function heldOutSplit<T>(rows: T[], fraction: number, seed: number): { train: T[]; validation: T[] } {
@@ -151,7 +160,7 @@ export async function mlmTask(
       evalRows: validation.length,
       testRows: 0,
       metrics: MLM_METRICS,
-      best: { metric: 'loss', greaterIsBetter: false },
+      best: MLM_BEST,
       batch(rows: number[], step: number): TaskBatch {
         const m = masker.maskStep(packBatch(rows.map((i) => ids.train[i])), o.seed, step);
         return { ids: m.ids, cuSeqlens: m.cuSeqlens, labels: m.labels, rows: rows.length };
@@ -194,8 +203,12 @@ export async function mlmTask(
 
 /** training_args.json of an MLM run: the shared recipe keys, without the classification ones, plus the masking. */
 export function mlmTrainingArguments(o: ResolvedTrainOptions & { mlmProbability: number; validationSplit: number }, folder: RunFolder, device: string): Record<string, unknown> {
-  const args = trainingArguments(o, folder, { metric: 'loss', greaterIsBetter: false }, device);
-  for (const k of ['label_column', 'min_label_count', 'split_seed', 'validation_fraction', 'threshold', 'tune_thresholds', 'min_threshold_support', 'eval_loss']) delete args[k];
+  const args = trainingArguments(o, folder, bestRule(o, MLM_BEST, MLM_METRICS), device);
+  const classificationOnly = [
+    'label_column', 'min_label_count', 'split_seed', 'validation_fraction', 'threshold', 'tune_thresholds', 'min_threshold_support', 'loss', 'pos_weight',
+    'max_pos_weight', 'eval_loss',
+  ];
+  for (const k of classificationOnly) delete args[k];
   return {
     ...args,
     task: 'masked-lm',

@@ -4,9 +4,12 @@ import type { HFConfig } from '../model/config';
 import type { Metrics } from '../eval/metrics';
 import { DEFAULT_MIN_THRESHOLD_SUPPORT, TUNE_METHODS } from '../eval/thresholds';
 import { UsageError } from '../errors';
+import { checkFlowOptions, type IntervalStrategy } from './callbacks';
+import { checkLossOptions, type LossOptions } from './losses';
+import { checkSchedule, type LrSchedulerKwargs, type LrSchedulerType } from './lr-schedules';
 
 /** Options of train(); names follow the CLI flags (camelCase) and HF TrainingArguments where they exist. */
-export interface TrainOptions {
+export interface TrainOptions extends LossOptions {
   /** Dataset: a local folder in the Hub's parquet layout, a .parquet/.jsonl/.csv file, or a Hub id `org/name`. */
   dataset: string;
   /** Hub revision (branch, tag or commit) of a dataset given as `org/name`. */
@@ -77,6 +80,29 @@ export interface TrainOptions {
   warmupRatio?: number;
   /** warmup_steps (default 0; wins over warmupRatio when > 0). */
   warmupSteps?: number;
+  /** lr_scheduler_type: transformers' schedule of the learning rate (default 'linear'). */
+  lrSchedulerType?: LrSchedulerType;
+  /**
+   * lr_scheduler_kwargs (an object or its JSON): cosine `num_cycles` (0.5), cosine_with_restarts `num_cycles` (1),
+   * polynomial `lr_end` (1e-7) and `power` (1); the other schedules take none.
+   */
+  lrSchedulerKwargs?: LrSchedulerKwargs | string;
+  /** eval_strategy: evaluate (and keep the best) at each epoch's end (default) or every evalSteps optimizer steps. */
+  evalStrategy?: IntervalStrategy;
+  /** eval_steps with evalStrategy 'steps': an integer, or a fraction < 1 of the total steps (default: loggingSteps). */
+  evalSteps?: number;
+  /** save_strategy: must be evalStrategy (HF's rule with load_best_model_at_end, which is always on; default: evalStrategy). */
+  saveStrategy?: IntervalStrategy;
+  /** save_steps with saveStrategy 'steps': a multiple of evalSteps (default: evalSteps). */
+  saveSteps?: number;
+  /** metric_for_best_model: 'loss' or a metric of the table, with or without `eval_` (default: train 'f1', mlm 'loss'). */
+  metricForBestModel?: string;
+  /** greater_is_better (default: false for a metric whose name ends in 'loss' and for perplexity, else true). */
+  greaterIsBetter?: boolean;
+  /** EarlyStoppingCallback: stop when metricForBestModel has not improved for this many evaluations (default: never). */
+  earlyStoppingPatience?: number;
+  /** EarlyStoppingCallback: an evaluation improves only when it beats the best by more than this (default 0). */
+  earlyStoppingThreshold?: number;
   /** logging_steps (default 100). */
   loggingSteps?: number;
   /** save_total_limit (default 3; 0 = keep all). */
@@ -136,10 +162,12 @@ export interface RunResult {
   totalSteps: number;
   /** True when stopped by the signal; `checkpoint` then holds the resumable state. */
   interrupted: boolean;
+  /** True when early stopping (earlyStoppingPatience) ended the run before its planned steps. */
+  earlyStopped?: boolean;
   /** The last checkpoint written. */
   checkpoint?: string;
   bestCheckpoint?: string;
-  /** The best checkpoint's metric (train: validation micro-F1; mlm: validation loss). */
+  /** The best checkpoint's metric (metricForBestModel; default train: validation micro-F1, mlm: validation loss). */
   bestMetric?: number;
   logHistory: LogEntry[];
 }
@@ -221,6 +249,14 @@ export const TRAIN_NUMBER_RULES = {
   threshold: { type: 'number', min: 0, max: 1 },
   minThresholdSupport: { type: 'integer', min: 1 },
   threads: { type: 'integer', min: 1 },
+  evalSteps: positive,
+  saveSteps: positive,
+  earlyStoppingPatience: { type: 'integer', min: 1 },
+  earlyStoppingThreshold: nonNegative,
+  maxPosWeight: positive,
+  aslGammaNeg: nonNegative,
+  aslGammaPos: nonNegative,
+  aslClip: { type: 'number', min: 0, max: 1, maxExclusive: true },
 } satisfies Partial<Record<keyof TrainOptions, NumberRule>>;
 
 /** What is wrong with a value under a rule ("must be an integer", "must be >= 1", ...), or undefined when it is fine. */
@@ -264,6 +300,9 @@ function checkOptions(o: TrainOptions): void {
   if (o.validationSplitSource !== undefined && !['resplit', 'dataset'].includes(o.validationSplitSource))
     throw new UsageError(`validation split source must be resplit or dataset, got ${o.validationSplitSource}`);
   if (o.model !== undefined && o.init !== undefined) throw new UsageError('pass either a model (--model) or a preset (--init), not both');
+  checkFlowOptions(o);
+  checkLossOptions(o);
+  checkSchedule(o.lrSchedulerType ?? 'linear', o.learningRate ?? TRAIN_DEFAULTS.learningRate, o.lrSchedulerKwargs);
   // checked here, before any data is read: a preset has no tokenizer of its own
   if (o.model === undefined && !o.resume && !o.tokenizer) throw new UsageError('--init needs --tokenizer (a tokenizer.json or a folder with one)');
 }

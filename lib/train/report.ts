@@ -76,7 +76,7 @@ export function splitTable(split: string, loss: number, m: Readonly<Record<strin
 /** The epoch-table columns a run that tunes thresholds adds: micro-F1 at the thresholds tuned on that evaluation, and the global threshold. */
 export const TUNED_METRICS: ReadonlyArray<MetricColumn> = [
   { key: 'f1_tuned', title: 'F1 Tuned' },
-  { key: 'threshold_tuned', title: 'Tuned Threshold' },
+  { key: 'threshold_tuned', title: 'Tuned Threshold', notAScore: true },
 ];
 
 /** The metrics of a rule's row: the `<metric>_tuned` keys of an evaluation under their plain names. */

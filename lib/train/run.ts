@@ -1,6 +1,7 @@
 /**
  * The state of a running loop and the named steps the loop calls: resume it from a checkpoint, log the training loss,
- * evaluate + report + pick the best + save at an epoch's end, save a checkpoint, save after a crash, finish the run.
+ * evaluate + report + pick the best + save when the flow says (train/callbacks.ts), save a checkpoint, save after a
+ * crash, finish the run.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -10,10 +11,11 @@ import { rotateCheckpoints, writeCheckpoint, writeRunFiles } from './checkpoints
 import type { LogEntry, ResolvedTrainOptions, TrainResult } from './options';
 import { TRAINING_CURVES_FILE, writeTrainingCurves } from './curves';
 import { metricsRow, splitRowsTable, tableHeader, epochColumns } from './report';
+import { dueAfterStep, patienceAfter, type Flow } from './callbacks';
 import { epochOrder, epochSeed } from './schedule';
 import type { Output, RunFolder } from './setup';
 import { evalLogEntry, round, trainerState, type RadbertState, type TrainerState } from './state';
-import { bestValue, isBetter, type TrainTask } from './task';
+import { bestValue, isBetter, type BestRule, type TrainTask } from './task';
 import type { Dist } from '../dist/group';
 
 /** Everything the loop and its steps share: the task, options, plan, output and the counters that resume restores. */
@@ -27,7 +29,9 @@ export interface Run {
   progress: Progress;
   trainingArgs: Record<string, unknown>;
   /** The step plan; globalBatch = per-device batch × processes × gradient accumulation steps (rows per optimizer step). */
-  plan: { stepsPerEpoch: number; totalSteps: number; epochs: number; warmup: number; globalBatch: number };
+  plan: { stepsPerEpoch: number; totalSteps: number; epochs: number; warmup: number; globalBatch: number; flow: Flow };
+  /** metric_for_best_model and greater_is_better in effect. */
+  best: BestRule;
   t0: number;
   elapsedBefore: number;
   globalStep: number;
@@ -44,6 +48,8 @@ export interface Run {
   bestMetric: number | null;
   bestCheckpoint: string | null;
   bestStep: number | null;
+  /** EarlyStoppingCallback's early_stopping_patience_counter. */
+  patienceCounter: number;
   lastSaved?: string;
   headerPrinted: boolean;
 }
@@ -67,6 +73,7 @@ export function resumeCounters(task: TrainTask, o: ResolvedTrainOptions, folder:
     bestMetric: ts?.best_metric ?? null,
     bestCheckpoint,
     bestStep: ts?.best_global_step ?? null,
+    patienceCounter: rs?.early_stopping_patience_counter ?? 0,
     globalStep: rs?.global_step ?? 0,
     epochIndex,
     stepInEpoch: rs?.step_in_epoch ?? 0,
@@ -115,7 +122,7 @@ function stateOf(r: Run, reason: RadbertState['reason']): RadbertState {
     total_steps: r.plan.totalSteps,
     warmup_steps: r.plan.warmup,
     base_learning_rate: r.o.learningRate,
-    scheduler: { type: 'linear', last_epoch: r.globalStep },
+    scheduler: { type: r.o.lrSchedulerType ?? 'linear', last_epoch: r.globalStep },
     prng: { algorithm: 'numpy PCG64 permutation per epoch', seed: r.o.seed, epoch_seed: epochSeed(r.o.seed, r.epochIndex).toString() },
     data_order: r.order,
     train_rows: r.task.trainRows,
@@ -124,6 +131,7 @@ function stateOf(r: Run, reason: RadbertState['reason']): RadbertState {
     steps_since_log: r.stepsSinceLog,
     total_loss: r.totalLoss,
     last_grad_norm: r.lastGradNorm,
+    ...(r.o.earlyStoppingPatience !== undefined ? { early_stopping_patience_counter: r.patienceCounter } : {}),
     reason,
     elapsed_s: r.elapsedBefore + (Date.now() - r.t0) / 1000,
   };
@@ -133,6 +141,10 @@ function trainerStateOf(r: Run, epoch: number): TrainerState {
   return trainerState({
     bestStep: r.bestStep, bestMetric: r.bestMetric, bestCheckpoint: r.bestCheckpoint, epoch, globalStep: r.globalStep, logHistory: r.logHistory,
     loggingSteps: r.o.loggingSteps, totalSteps: r.plan.totalSteps, epochs: r.plan.epochs, batchSize: r.o.batchSize,
+    evalSteps: r.plan.flow.evalSteps, saveSteps: r.plan.flow.saveSteps,
+    earlyStopping: r.o.earlyStoppingPatience === undefined ? undefined : {
+      patience: r.o.earlyStoppingPatience, threshold: r.o.earlyStoppingThreshold ?? 0, counter: r.patienceCounter,
+    },
   });
 }
 
@@ -146,6 +158,12 @@ function writes(r: Run): boolean {
  * rank 0 writes and the others wait at a barrier (not after a crash: the others may be gone).
  */
 export async function saveCheckpoint(r: Run, epoch: number, reason: RadbertState['reason']): Promise<string> {
+  // HF's _save_checkpoint: the best model checkpoint is checkpoint-<best step> once that folder exists (an evaluation
+  // between two saves can be best without a checkpoint of its own)
+  if (r.bestStep !== null) {
+    const best = path.join(r.folder.outputDir, `checkpoint-${r.bestStep}`);
+    if (r.bestStep === r.globalStep || fs.existsSync(best)) r.bestCheckpoint = best;
+  }
   let dir = path.join(r.folder.outputDir, `checkpoint-${r.globalStep}`);
   if (writes(r)) {
     dir = await writeCheckpoint(r.folder.outputDir, r.task, stateOf(r, reason), trainerStateOf(r, epoch), r.trainingArgs);
@@ -160,8 +178,19 @@ export async function saveCheckpoint(r: Run, epoch: number, reason: RadbertState
   return dir;
 }
 
-/** Epoch end (or the last step): evaluate on validation, print the table row, keep the best, save a checkpoint. */
-export async function evaluateAndSave(r: Run, epoch: number, reason: 'epoch' | 'last-step'): Promise<void> {
+/**
+ * After an optimizer step: evaluate and save when the flow says so (HF's DefaultFlowCallback; `epochEnd`: an epoch
+ * just ended, or the run's last step ends inside one). Returns whether it saved and whether early stopping ends the run.
+ */
+export async function evaluateAndSaveIfDue(r: Run, epoch: number, epochEnd: boolean): Promise<{ saved: boolean; stop: boolean }> {
+  const due = dueAfterStep(r.plan.flow, r.globalStep, r.plan.totalSteps, epochEnd);
+  const stop = due.evaluate ? await evaluate(r, epoch) : false;
+  if (due.save) await saveCheckpoint(r, epoch, r.plan.flow.saveStrategy === 'steps' ? 'steps' : r.stepInEpoch === 0 ? 'epoch' : 'last-step');
+  return { saved: due.save, stop };
+}
+
+/** Evaluate on validation, print the table row, count patience, keep the best; returns whether early stopping stops the run. */
+async function evaluate(r: Run, epoch: number): Promise<boolean> {
   const ev = await r.task.evaluate('validation', r.dist);
   addLog(r, evalLogEntry('eval', ev, epoch, r.globalStep));
   if (!r.headerPrinted) {
@@ -169,13 +198,16 @@ export async function evaluateAndSave(r: Run, epoch: number, reason: 'epoch' | '
     r.headerPrinted = true;
   }
   print(r, metricsRow(r.lastTrainLoss, epoch, r.globalStep, ev.loss, ev.metrics, r.task.metrics));
-  const value = bestValue(r.task.best, ev);
-  if (r.task.evalRows && isBetter(r.task.best, value, r.bestMetric)) {
+  if (!r.task.evalRows) return false;
+  const value = bestValue(r.best, ev);
+  // as HF: EarlyStoppingCallback.on_evaluate sees the best metric before Trainer._determine_best_metric updates it
+  const patience = r.o.earlyStoppingPatience;
+  if (patience !== undefined) r.patienceCounter = patienceAfter(r.patienceCounter, value, r.bestMetric, r.best.greaterIsBetter, r.o.earlyStoppingThreshold ?? 0);
+  if (isBetter(r.best, value, r.bestMetric)) {
     r.bestMetric = value;
     r.bestStep = r.globalStep;
-    r.bestCheckpoint = path.join(r.folder.outputDir, `checkpoint-${r.globalStep}`);
   }
-  await saveCheckpoint(r, epoch, reason);
+  return patience !== undefined && r.patienceCounter >= patience;
 }
 
 /** A step threw: save what there is (resumable with --resume) when the run got past where it started, then rethrow. */
@@ -229,7 +261,7 @@ export async function finishRun(r: Run, epoch: number, result: Omit<TrainResult,
 /** training_curves.svg in the run folder, from the log history so far; a chart that fails is a notice, never a lost run. */
 export async function writeCurves(r: Run): Promise<void> {
   try {
-    await writeTrainingCurves(r.folder.outputDir, r.logHistory, r.task.kind);
+    await writeTrainingCurves(r.folder.outputDir, r.logHistory, r.task.kind, r.task.lossName);
   } catch (err) {
     r.out.info(`note: could not draw ${TRAINING_CURVES_FILE}: ${(err as Error).message}`);
   }

@@ -6,6 +6,7 @@ import { readJsonFile, readJsonObjectIfAny, removeStaleTemps } from '../files';
 import { lastCheckpoint, listCheckpoints } from './checkpoints';
 import { TRAIN_DEFAULTS, type ResolvedTrainOptions, type TrainOptions } from './options';
 import type { RadbertState, TrainerState } from './state';
+import { ASL_DEFAULTS, DEFAULT_MAX_POS_WEIGHT } from './losses';
 import type { BestRule } from './task';
 
 /** Where table rows / results (print) and notices (info) go. */
@@ -84,8 +85,14 @@ export function inheritedMaxLength(options: TrainOptions): number | undefined {
   return typeof v === 'number' && Number.isInteger(v) && v >= 3 ? v : undefined;
 }
 
-/** training_args.json: HF TrainingArguments' names for the recipe, then ours (data, model, batch order, eval loss). */
-export function trainingArguments(o: ResolvedTrainOptions, run: RunFolder, best: BestRule, device: string): Record<string, unknown> {
+/**
+ * training_args.json: HF TrainingArguments' names for the recipe (and EarlyStoppingCallback's for early stopping), then
+ * ours (data, model, loss, batch order, eval loss). `evalLoss` says what the classification eval loss is.
+ */
+export function trainingArguments(o: ResolvedTrainOptions, run: RunFolder, best: BestRule, device: string, evalLoss = 'BCEWithLogits mean over all eval rows and labels'): Record<string, unknown> {
+  const evalStrategy = o.evalStrategy ?? 'epoch';
+  const evalSteps = evalStrategy === 'steps' ? (o.evalSteps ?? o.loggingSteps) : null;
+  const lrSchedulerType = o.lrSchedulerType ?? 'linear';
   return {
     output_dir: run.outputDir,
     num_train_epochs: o.epochs,
@@ -101,19 +108,25 @@ export function trainingArguments(o: ResolvedTrainOptions, run: RunFolder, best:
     adam_beta2: o.adamBeta2,
     adam_epsilon: o.adamEpsilon,
     max_grad_norm: o.maxGradNorm,
-    lr_scheduler_type: 'linear',
+    lr_scheduler_type: lrSchedulerType,
+    lr_scheduler_kwargs: typeof o.lrSchedulerKwargs === 'string' ? JSON.parse(o.lrSchedulerKwargs) : (o.lrSchedulerKwargs ?? {}),
     warmup_ratio: o.warmupRatio,
     warmup_steps: o.warmupSteps,
     optim: 'adamw_torch_fused',
     bf16: o.bf16 === true,
     logging_strategy: 'steps',
     logging_steps: o.loggingSteps,
-    eval_strategy: 'epoch',
-    save_strategy: 'epoch',
+    eval_strategy: evalStrategy,
+    eval_steps: evalSteps,
+    save_strategy: o.saveStrategy ?? evalStrategy,
+    // HF's default save_steps (500) when the save strategy is epoch
+    save_steps: (o.saveStrategy ?? evalStrategy) === 'steps' ? (o.saveSteps ?? evalSteps) : 500,
     save_total_limit: o.saveTotalLimit,
     load_best_model_at_end: true,
-    metric_for_best_model: best.metric,
+    metric_for_best_model: o.metricForBestModel ?? best.metric,
     greater_is_better: best.greaterIsBetter,
+    early_stopping_patience: o.earlyStoppingPatience ?? null,
+    early_stopping_threshold: o.earlyStoppingPatience === undefined ? null : (o.earlyStoppingThreshold ?? 0),
     seed: o.seed,
     data_seed: null,
     // ours
@@ -134,9 +147,15 @@ export function trainingArguments(o: ResolvedTrainOptions, run: RunFolder, best:
     threshold: o.threshold,
     tune_thresholds: o.tuneThresholds,
     min_threshold_support: o.minThresholdSupport,
+    loss: o.loss ?? 'bce',
+    pos_weight: typeof o.posWeight === 'string' ? o.posWeight : o.posWeight === undefined ? 'none' : 'values passed to train()',
+    max_pos_weight: o.posWeight === 'auto' ? (o.maxPosWeight ?? DEFAULT_MAX_POS_WEIGHT) : null,
+    ...(o.loss === 'asl'
+      ? { asl_gamma_neg: o.aslGammaNeg ?? ASL_DEFAULTS.gammaNeg, asl_gamma_pos: o.aslGammaPos ?? ASL_DEFAULTS.gammaPos, asl_clip: o.aslClip ?? ASL_DEFAULTS.clip }
+      : {}),
     device,
     batch_order: 'numpy PCG64 permutation per epoch, seeded (seed << 32) + epoch (not torch RandomSampler order)',
-    eval_loss: 'BCEWithLogits mean over all eval rows and labels, float64 from the logits',
+    eval_loss: `${evalLoss}, float64 from the logits`,
   };
 }
 

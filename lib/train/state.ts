@@ -1,4 +1,5 @@
 /** What a run leaves on disk besides the weights: our resumable state, HF's trainer_state.json, log_history entries. */
+import type { LrSchedulerType } from './lr-schedules';
 import type { LogEntry } from './options';
 import type { Evaluation } from './task';
 
@@ -14,7 +15,7 @@ export interface RadbertState {
   total_steps: number;
   warmup_steps: number;
   base_learning_rate: number;
-  scheduler: { type: 'linear'; last_epoch: number };
+  scheduler: { type: LrSchedulerType; last_epoch: number };
   prng: { algorithm: string; seed: number; epoch_seed: string };
   /** Row order (indices into the training split) of epoch epoch_index. */
   data_order: number[];
@@ -25,8 +26,10 @@ export interface RadbertState {
   steps_since_log: number;
   total_loss: number;
   last_grad_norm: number | null;
-  /** Whether this checkpoint was evaluated (epoch end) or written on interrupt / crash. */
-  reason: 'epoch' | 'last-step' | 'interrupt' | 'crash';
+  /** EarlyStoppingCallback's counter of evaluations without improvement (runs with early stopping). */
+  early_stopping_patience_counter?: number;
+  /** Why this checkpoint was written: the save strategy (epoch end, every save_steps, the last step) or interrupt / crash. */
+  reason: 'epoch' | 'steps' | 'last-step' | 'interrupt' | 'crash';
   elapsed_s: number;
 }
 
@@ -66,6 +69,11 @@ export interface TrainerStateInput {
   totalSteps: number;
   epochs: number;
   batchSize: number;
+  /** eval_steps / save_steps of a 'steps' strategy (else HF's default 500 is recorded). */
+  evalSteps?: number | null;
+  saveSteps?: number | null;
+  /** EarlyStoppingCallback's arguments and counter, when the run stops early. */
+  earlyStopping?: { patience: number; threshold: number; counter: number };
 }
 
 /** HF's trainer_state.json of the run as it stands. */
@@ -75,7 +83,7 @@ export function trainerState(s: TrainerStateInput): TrainerState {
     best_metric: s.bestMetric,
     best_model_checkpoint: s.bestCheckpoint,
     epoch: s.epoch,
-    eval_steps: 500,
+    eval_steps: s.evalSteps ?? 500,
     global_step: s.globalStep,
     is_hyper_param_search: false,
     is_local_process_zero: true,
@@ -85,8 +93,15 @@ export function trainerState(s: TrainerStateInput): TrainerState {
     max_steps: s.totalSteps,
     num_input_tokens_seen: 0,
     num_train_epochs: s.epochs,
-    save_steps: 500,
-    stateful_callbacks: {},
+    save_steps: s.saveSteps ?? 500,
+    stateful_callbacks: s.earlyStopping
+      ? {
+          EarlyStoppingCallback: {
+            args: { early_stopping_patience: s.earlyStopping.patience, early_stopping_threshold: s.earlyStopping.threshold },
+            attributes: { early_stopping_patience_counter: s.earlyStopping.counter },
+          },
+        }
+      : {},
     total_flos: 0,
     train_batch_size: s.batchSize,
     trial_name: null,

@@ -21,6 +21,10 @@ import type { PackedBatch } from '../model/tokenize';
 export interface MetricColumn<K extends string = string> {
   key: K;
   title: string;
+  /** A lower value is better though the name does not end in "loss" (perplexity): metric_for_best_model's default direction. */
+  lowerIsBetter?: boolean;
+  /** Not a score of the model (the tuned threshold itself): never a metric_for_best_model. */
+  notAScore?: boolean;
 }
 
 /** A training batch: the packed token ids, and the task's targets (float targets or token labels). */
@@ -67,6 +71,8 @@ export interface BestRule {
 export interface TrainTask {
   /** What is trained (which training curves the run draws). */
   readonly kind: 'classification' | 'mlm';
+  /** The loss's short name for the training curves' axis (default: the kind's usual loss). */
+  readonly lossName?: string;
   /** The native model being trained (the loop saves its optimizer and loads the best weights at the end). */
   readonly model: NativeModel;
   /** Rows of the training split; the loop shuffles indices 0..trainRows-1 each epoch. */
