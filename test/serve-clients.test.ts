@@ -31,7 +31,8 @@ function pythonAsync(code: string, input: unknown): Promise<string> {
     const child = execFile(
       pythonRef(),
       ['-c', code],
-      { encoding: 'utf8', maxBuffer: 1 << 26, timeout: 240_000, env: { ...process.env, HF_HUB_OFFLINE: '1', HF_HUB_DISABLE_TELEMETRY: '1', PYTHONIOENCODING: 'utf-8' } },
+      // not HF_HUB_OFFLINE: huggingface_hub then refuses every request, the local server's too (the model is a local folder)
+      { encoding: 'utf8', maxBuffer: 1 << 26, timeout: 240_000, env: { ...process.env, HF_HUB_OFFLINE: '0', HF_HUB_DISABLE_TELEMETRY: '1', PYTHONIOENCODING: 'utf-8' } },
       (err, stdout, stderr) => (err ? reject(new Error(`python failed: ${stderr || err.message}`)) : resolve(stdout)),
     );
     child.stdin!.end(JSON.stringify(input));
