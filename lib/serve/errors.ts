@@ -4,6 +4,7 @@
  * ones Node's HTTP parser raises before a request exists (bad HTTP, oversized headers, a body that never finishes).
  */
 import type { Socket } from 'node:net';
+import type { FastifyRequest } from 'fastify';
 import { QueueClosedError, QueueFullError } from './queue';
 
 /** An error with its HTTP status and TEI's error_type. */
@@ -31,9 +32,19 @@ export function toHttpError(err: unknown, maxBody: number): HttpError {
   if (err instanceof QueueClosedError) return new HttpError(503, 'the server is shutting down', 'Unhealthy', { 'retry-after': '1' });
   const e = err as { code?: string; statusCode?: number; message?: string };
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new HttpError(413, `the request body is larger than the limit of ${maxBody} bytes (--max-body)`);
-  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new HttpError(415, e.message ?? 'unsupported media type');
+  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new HttpError(415, 'the Content-Type header is not a media type: send application/json, or no Content-Type');
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return new HttpError(e.statusCode, e.message ?? 'bad request');
   return new HttpError(500, `radbert-native: ${e.message ?? String(err)}`, 'Backend');
+}
+
+/**
+ * An onRequest hook for what Node's parser lets through but HTTP/1.1 refuses: a request line without a version (Node
+ * reads it as HTTP/0.9: 505) and an HTTP/1.1 request without Host (400, and the connection closed), each answered with
+ * a JSON error.
+ */
+export async function checkProtocol(req: FastifyRequest): Promise<void> {
+  if (req.raw.httpVersionMajor !== 1) throw new HttpError(505, `HTTP/${req.raw.httpVersion} is not supported: send HTTP/1.1`);
+  if (req.raw.httpVersionMinor === 1 && req.headers.host === undefined) throw new HttpError(400, 'an HTTP/1.1 request needs a Host header', 'Validation', { connection: 'close' });
 }
 
 /** The parts of an ajv error (verbose mode) the messages use. */

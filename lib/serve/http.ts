@@ -10,7 +10,7 @@ import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { apiKeyHook } from './auth';
 import type { RouteContext, ServeModel } from './context';
-import { errorBody, HttpError, schemaError, toHttpError, writeClientError, type SchemaError } from './errors';
+import { checkProtocol, errorBody, HttpError, schemaError, toHttpError, writeClientError, type SchemaError } from './errors';
 import { hfRoutes } from './hf';
 import { tokenizeAll } from './inputs';
 import { ServeMetrics } from './metrics';
@@ -89,7 +89,8 @@ export async function buildServer(options: HttpOptions): Promise<{ app: FastifyI
     forceCloseConnections: 'idle',
     // Node checks its request timeouts every connectionsCheckingInterval (default 30 s): check often enough to honour ours
     requestTimeout,
-    http: { connectionsCheckingInterval: Math.min(1000, requestTimeout), headersTimeout: requestTimeout },
+    // requireHostHeader off: Node's own 400 for a missing Host has no body; checkProtocol answers it as JSON instead
+    http: { connectionsCheckingInterval: Math.min(1000, requestTimeout), headersTimeout: requestTimeout, requireHostHeader: false },
     clientErrorHandler: writeClientError,
     // no coercion ("inputs": 42 is an error, not "42"), defaults from the schemas, ajv's data in errors for the messages
     ajv: { customOptions: { allowUnionTypes: true, coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false, verbose: true } },
@@ -124,6 +125,7 @@ export async function buildServer(options: HttpOptions): Promise<{ app: FastifyI
     void reply.code(404).send(errorBody(`no route ${req.method} ${req.url}; see GET /docs or /openapi.json`, 'NotFound'));
   });
 
+  app.addHook('onRequest', checkProtocol);
   if (options.corsAllowOrigin?.length) {
     const origins = options.corsAllowOrigin;
     await app.register(cors, { origin: origins.includes('*') ? '*' : origins, methods: ['GET', 'POST'], exposedHeaders: ['retry-after'], maxAge: 600 });

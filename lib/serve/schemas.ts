@@ -205,7 +205,7 @@ export function decodeSchema(maxItems: number): Schema {
           type: 'array',
           description: `Token ids, or a list of such lists (at most ${maxItems}, --max-client-batch-size)`,
           minItems: 1,
-          items: { type: ['integer', 'array'], minimum: 0, items: { type: 'integer', minimum: 0 } },
+          items: { type: ['integer', 'array'], minimum: 0, minItems: 1, items: { type: 'integer', minimum: 0 } },
         },
         skip_special_tokens: { type: 'boolean', default: true, description: 'Leave [CLS], [SEP] and the like out' },
       },
