@@ -40,6 +40,16 @@ const TRUNCATION_DIRECTION: Schema = { type: 'string', description: 'TEI\'s trun
 
 const EXAMPLE_TEXT = 'CT of the chest with contrast';
 
+/** A request body of `inputs` (a text or a batch of at most maxItems) and the route's other fields. */
+function inputsBody(maxItems: number, properties: Record<string, Schema>, example: Record<string, unknown> = {}): Schema {
+  return {
+    type: 'object',
+    required: ['inputs'],
+    examples: [{ inputs: EXAMPLE_TEXT, ...example }],
+    properties: { inputs: inputs(maxItems), ...properties },
+  };
+}
+
 /** One label and its score. */
 const SCORED: Schema = {
   type: 'object',
@@ -52,12 +62,9 @@ const SCORED_LIST: Schema = { type: 'array', items: SCORED, description: 'Labels
 export function predictSchema(maxItems: number): Schema {
   return {
     summary: "TEI's predict: every label with its sigmoid score (or logit), best first",
-    body: {
-      type: 'object',
-      required: ['inputs'],
-      examples: [{ inputs: EXAMPLE_TEXT }],
-      properties: {
-        inputs: inputs(maxItems),
+    body: inputsBody(
+      maxItems,
+      {
         raw_scores: { type: 'boolean', default: false, description: 'Scores are the logits instead of sigmoid probabilities' },
         truncate: TRUNCATE,
         truncation_direction: TRUNCATION_DIRECTION,
@@ -67,7 +74,7 @@ export function predictSchema(maxItems: number): Schema {
         },
         top_k: { type: 'integer', minimum: 1, description: 'Only the k best labels (an extension of TEI)' },
       },
-    },
+    ),
     response: {
       200: {
         description: 'One text: a list of {label, score}; a list of texts: one such list per text, in order',
@@ -83,12 +90,9 @@ export function predictSchema(maxItems: number): Schema {
 export function hfSchema(maxItems: number): Schema {
   return {
     summary: 'The Hugging Face Inference API text-classification task: one list of {label, score} per input, best first',
-    body: {
-      type: 'object',
-      required: ['inputs'],
-      examples: [{ inputs: EXAMPLE_TEXT, parameters: { top_k: 5 } }],
-      properties: {
-        inputs: inputs(maxItems),
+    body: inputsBody(
+      maxItems,
+      {
         parameters: {
           type: 'object',
           default: {},
@@ -104,7 +108,8 @@ export function hfSchema(maxItems: number): Schema {
           },
         },
       },
-    },
+      { parameters: { top_k: 5 } },
+    ),
     response: { 200: { type: 'array', items: SCORED_LIST, description: 'One list per input (also for a single text), best first' }, ...ERRORS },
   };
 }
@@ -122,16 +127,14 @@ const PREDICTION: Schema = {
 export function classifySchema(maxItems: number): Schema {
   return {
     summary: "The JavaScript API's predict(): labels above a threshold with their probabilities",
-    body: {
-      type: 'object',
-      required: ['inputs'],
-      examples: [{ inputs: EXAMPLE_TEXT, threshold: 0.5 }],
-      properties: {
-        inputs: inputs(maxItems),
+    body: inputsBody(
+      maxItems,
+      {
         threshold: { type: 'number', description: "A label is predicted when its sigmoid probability is above it; default: the model's thresholds.json when it has one, else 0.5" },
         truncate: TRUNCATE,
       },
-    },
+      { threshold: 0.5 },
+    ),
     response: { 200: { anyOf: [PREDICTION, { type: 'array', items: PREDICTION }] }, ...ERRORS },
   };
 }
@@ -140,17 +143,14 @@ export function classifySchema(maxItems: number): Schema {
 export function embedSchema(maxItems: number): Schema {
   return {
     summary: "TEI's embed: the pooled hidden state of the model's body (config.json classifier_pooling: cls or mean) per input",
-    body: {
-      type: 'object',
-      required: ['inputs'],
-      examples: [{ inputs: EXAMPLE_TEXT }],
-      properties: {
-        inputs: inputs(maxItems),
+    body: inputsBody(
+      maxItems,
+      {
         normalize: { type: 'boolean', default: true, description: 'Scale each embedding to length 1 (L2)' },
         truncate: TRUNCATE,
         truncation_direction: TRUNCATION_DIRECTION,
       },
-    },
+    ),
     response: { 200: { type: 'array', items: { type: 'array', items: { type: 'number' } }, description: 'One embedding per input' }, ...ERRORS },
   };
 }
@@ -159,15 +159,12 @@ export function embedSchema(maxItems: number): Schema {
 export function tokenizeSchema(maxItems: number): Schema {
   return {
     summary: "TEI's tokenize: the tokens of each input, with their byte offsets in it",
-    body: {
-      type: 'object',
-      required: ['inputs'],
-      examples: [{ inputs: EXAMPLE_TEXT }],
-      properties: {
-        inputs: inputs(maxItems),
+    body: inputsBody(
+      maxItems,
+      {
         add_special_tokens: { type: 'boolean', default: true, description: 'Include [CLS] and [SEP]' },
       },
-    },
+    ),
     response: {
       200: {
         type: 'array',

@@ -2,6 +2,7 @@
  * Seeded hostile requests for `serve` (test/serve-hostility.test.ts): each case is the raw bytes of a request (or a
  * way of sending them) and the statuses a correct server answers it with. Same seed, same cases.
  */
+import { mulberry32 } from '../../lib/data/demo';
 import { httpRequest, pieces, type RawRequest } from './raw-http';
 
 /** One hostile request and what must come back. */
@@ -24,21 +25,9 @@ export interface HostileTarget {
   texts: string[];
 }
 
-/** mulberry32: a small seeded PRNG. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Generate the cases. */
 export function hostileCases(seed: number, target: HostileTarget): HostileCase[] {
-  const rand = rng(seed);
+  const rand = mulberry32(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
   const auth: Array<[string, string]> = [['Authorization', `Bearer ${target.apiKey}`]];
