@@ -23,9 +23,12 @@ describe('radbert-native serve: flags', () => {
   test('--help documents every flag and the endpoints', async () => {
     const r = await runCli(['serve', '--help']);
     expect(r.code).toBe(0);
-    for (const flag of ['--model', '--host', '--port', '--bf16', '--max-batch-tokens', '--max-batch-size', '--max-queue', '--max-client-batch-size', '--max-body', '--log', '--max-length', '--threads'])
+    for (const flag of ['--model', '--host', '--port', '--bf16', '--max-batch-tokens', '--max-batch-size', '--max-queue', '--max-client-batch-size', '--max-body', '--log', '--max-length', '--threads',
+      '--api-key', '--public-metrics', '--cors-allow-origin', '--request-timeout'])
       expect(r.stdout).toContain(flag);
     expect(r.stdout).toContain('/predict');
+    expect(r.stdout).toContain('RADBERT_API_KEY');
+    expect(r.stdout).toContain('/openapi.json');
     expect(r.stdout).toContain('/metrics');
     expect(r.stdout).toContain('127.0.0.1');
   });
@@ -36,6 +39,8 @@ describe('radbert-native serve: flags', () => {
       [['--max-batch-tokens', '0'], '--max-batch-tokens'],
       [['--log', 'loud'], '--log'],
       [['--max-body', 'big'], '--max-body'],
+      [['--request-timeout', '0'], '--request-timeout'],
+      [['--api-key', ' '], '--api-key'],
     ] as const) {
       const r = await runCli(['serve', '--model', 'nowhere', ...args]);
       expect({ args, code: r.code }).toEqual({ args, code: 2 });
@@ -50,7 +55,7 @@ describeNative()('radbert-native serve: a real server process', () => {
     const texts = manifest(dir).texts_a;
     const child = spawn(process.execPath, [BIN, 'serve', '--model', path.join(dir, 'awkward', 'model'), '--port', '0', '--log', 'info'], {
       cwd: ROOT,
-      env: { ...process.env, RADBERT_QUIET: '1' },
+      env: { ...process.env, RADBERT_QUIET: '1', RADBERT_API_KEY: 'env-key' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -67,13 +72,17 @@ describeNative()('radbert-native serve: a real server process', () => {
         if (Date.now() - t0 > 60_000) throw new Error(`serve did not start:\n${stderr}`);
         await new Promise((r) => setTimeout(r, 50));
       }
-      const one = await fetch(`${url}/predict`, { method: 'POST', body: JSON.stringify({ inputs: texts[0], top_k: 3 }) });
+      expect(stderr).toContain('API key required');
+      const keyless = await fetch(`${url}/predict`, { method: 'POST', body: JSON.stringify({ inputs: texts[0] }) });
+      expect(keyless.status).toBe(401); // $RADBERT_API_KEY is the key
+      const auth = { authorization: 'Bearer env-key' };
+      const one = await fetch(`${url}/predict`, { method: 'POST', headers: auth, body: JSON.stringify({ inputs: texts[0], top_k: 3 }) });
       expect(one.status).toBe(200);
       expect(await one.json()).toHaveLength(3);
 
       // a heavier request (8 texts of 4 captions each), then SIGTERM while it runs
       const long = Array.from({ length: 8 }, (_, i) => Array.from({ length: 4 }, (_, j) => texts[(i + j) % texts.length]).join(' '));
-      const inflight = fetch(`${url}/classify`, { method: 'POST', body: JSON.stringify({ inputs: long }) }).then(async (r) => ({ status: r.status, body: await r.json(), at: Date.now() }));
+      const inflight = fetch(`${url}/classify`, { method: 'POST', headers: auth, body: JSON.stringify({ inputs: long }) }).then(async (r) => ({ status: r.status, body: await r.json(), at: Date.now() }));
       await new Promise((r) => setTimeout(r, 150));
       const killedAt = Date.now();
       child.kill('SIGTERM');
@@ -87,6 +96,7 @@ describeNative()('radbert-native serve: a real server process', () => {
       expect(stderr).toContain('SIGTERM: not accepting new requests, finishing those in flight');
       const lines = stdout.split('\n').filter((l) => l.includes('"msg":"request"')).map((l) => JSON.parse(l));
       expect(lines.map((l) => [l.method, l.url, l.status, l.inputs])).toEqual([
+        ['POST', '/predict', 401, 0],
         ['POST', '/predict', 200, 1],
         ['POST', '/classify', 200, 8],
       ]);

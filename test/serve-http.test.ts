@@ -7,7 +7,8 @@
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { load, sigmoid, toPrediction, type Classifier } from '../lib';
-import { parseInputs, scoredJson } from '../lib/serve/http';
+import { parseInputs } from '../lib/serve/inputs';
+import { LabelScores } from '../lib/serve/scores';
 import { BatchQueue } from '../lib/serve/queue';
 import { startServer, type RunningServer } from '../lib/serve/server';
 import { describeNative, ensureFixtures, manifest } from './helpers/fixtures';
@@ -77,24 +78,54 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 };
 
 describe('serve: response and input helpers', () => {
-  test('scoredJson writes exactly JSON.stringify of the sorted {label, score} list, with threshold and top_k', () => {
+  /** What LabelScores.json must equal: JSON.stringify of the {label, score} list sorted by score, then label. */
+  function reference(labels: string[], row: ArrayLike<number>, score: (x: number, i: number) => number, keep: { threshold?: number; topK?: number } = {}) {
+    const items = labels
+      .map((label, i) => ({ label, score: score(row[i], i), p: sigmoid(row[i]) }))
+      .filter((x) => keep.threshold === undefined || x.p > keep.threshold)
+      .sort((a, b) => b.score - a.score || (a.label < b.label ? -1 : a.label > b.label ? 1 : 0))
+      .map(({ label, score: s }) => ({ label, score: s }));
+    return JSON.stringify(keep.topK === undefined ? items : items.slice(0, keep.topK));
+  }
+
+  test('LabelScores.json writes exactly JSON.stringify of the sorted {label, score} list, with threshold and top_k', () => {
     const labels = ['C1', 'b"quoted\\', 'é', 'C0'];
-    const quoted = labels.map((l) => JSON.stringify(l));
+    const scores = new LabelScores(labels);
     const row = [0.5, -2, 3, 0.5];
-    const items = labels.map((label, i) => ({ label, score: sigmoid(row[i]) }));
-    const sorted = [...items].sort((a, b) => b.score - a.score || (a.label < b.label ? -1 : 1));
-    expect(scoredJson(labels, quoted, row, false)).toBe(JSON.stringify(sorted));
-    expect(scoredJson(labels, quoted, row, false, 0.5)).toBe(JSON.stringify(sorted.filter((x) => x.score > 0.5)));
-    expect(scoredJson(labels, quoted, row, false, undefined, 2)).toBe(JSON.stringify(sorted.slice(0, 2)));
-    expect(JSON.parse(scoredJson(labels, quoted, row, true, 0.5))).toEqual([{ label: 'é', score: 3 }, { label: 'C0', score: 0.5 }, { label: 'C1', score: 0.5 }]);
-    expect(scoredJson(['x'], ['"x"'], [NaN], true)).toBe('[{"label":"x","score":null}]'); // as JSON.stringify writes NaN
+    expect(scores.json(row, 'sigmoid')).toBe(reference(labels, row, sigmoid));
+    expect(scores.json(row, 'sigmoid', { threshold: 0.5 })).toBe(reference(labels, row, sigmoid, { threshold: 0.5 }));
+    expect(scores.json(row, 'sigmoid', { topK: 2 })).toBe(reference(labels, row, sigmoid, { topK: 2 }));
+    expect(JSON.parse(scores.json(row, 'none', { threshold: 0.5 }))).toEqual([{ label: 'é', score: 3 }, { label: 'C0', score: 0.5 }, { label: 'C1', score: 0.5 }]);
+    expect(new LabelScores(['x']).json([NaN], 'none')).toBe('[{"label":"x","score":null}]'); // as JSON.stringify writes NaN
   });
 
-  test('parseInputs: a text, a list (a batch), TEI batches; limits', () => {
-    expect(parseInputs('a', 4)).toEqual({ texts: ['a'], single: true });
-    expect(parseInputs(['a', 'b'], 4)).toEqual({ texts: ['a', 'b'], single: false });
-    expect(parseInputs([['a'], ['b']], 4)).toEqual({ texts: ['a', 'b'], single: false });
-    expect(() => parseInputs(['a', 'b', 'c'], 2)).toThrow('"inputs" holds 3 texts, more than the limit of 2 per request');
+  test('LabelScores ranks like a comparator sort on 2000 seeded random rows: ties, saturated sigmoids, softmax underflow, ±0', () => {
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const labels = Array.from({ length: 60 }, (_, i) => `C${String((i * 7919) % 1000).padStart(7, '0')}${i % 3 ? '' : 'x'}`);
+    const scores = new LabelScores(labels);
+    for (let r = 0; r < 2000; r++) {
+      const kind = r % 4;
+      const row = Float32Array.from(labels, () => {
+        if (kind === 0) return (rand() - 0.5) * 8;
+        if (kind === 1) return Math.round((rand() - 0.5) * 6); // many exact ties
+        if (kind === 2) return (rand() - 0.5) * 200; // sigmoid saturates to 0 / 1 for |logit| > ~37
+        return rand() < 0.2 ? (rand() < 0.5 ? 0 : -0) : (rand() - 0.5) * 2000; // softmax underflows; +0 and -0
+      });
+      const max = Math.max(...row);
+      const sum = row.reduce((a, x) => a + Math.exp(x - max), 0);
+      const keep = r % 5 === 0 ? { topK: 1 + (r % 7) } : r % 5 === 1 ? { threshold: 0.4 } : {};
+      expect(scores.json(row, 'sigmoid', keep)).toBe(reference(labels, row, sigmoid, keep));
+      expect(scores.json(row, 'none', keep)).toBe(reference(labels, row, (x) => x, keep));
+      expect(scores.json(row, 'softmax', keep)).toBe(reference(labels, row, (x) => Math.exp(x - max) / sum, keep));
+    }
+  });
+
+  test('parseInputs: a text, a list (a batch), TEI batches; sentence pairs refused', () => {
+    expect(parseInputs('a')).toEqual({ texts: ['a'], single: true });
+    expect(parseInputs(['a', 'b'])).toEqual({ texts: ['a', 'b'], single: false });
+    expect(parseInputs([['a'], ['b']])).toEqual({ texts: ['a', 'b'], single: false });
+    expect(() => parseInputs([['a', 'b']])).toThrow('"inputs"[0] is a list of 2 texts: a sentence pair or more');
   });
 });
 
@@ -210,17 +241,17 @@ describeNative()('serve: HTTP endpoints on a real model', () => {
     const cases: Array<[unknown, string, Record<string, string>?]> = [
       ['{"inputs": "CT', 'the body is not valid JSON'],
       ['', 'the body is empty'],
-      [[1, 2], 'the body must be a JSON object'],
-      [{}, 'the body needs "inputs"'],
-      [{ inputs: 42 }, '"inputs" must be a text or a list of texts, got number'],
+      [[1, 2], 'the body must be a JSON object, e.g. {"inputs":"CT of the chest with contrast"}, got a list'],
+      [{}, 'the body needs "inputs" (a text or a list of texts), e.g. {"inputs":"CT of the chest with contrast"}'],
+      [{ inputs: 42 }, '"inputs" must be a text or a list of texts, got number 42'],
       [{ inputs: null }, '"inputs" must be a text or a list of texts, got null'],
       [{ inputs: [] }, '"inputs" is an empty list'],
-      [{ inputs: ['ok', 7] }, '"inputs"[1] must be a text, got number'],
-      [{ inputs: [['a', 'b']] }, '"inputs"[0] is a sentence pair'],
-      [{ inputs: 'x', truncate: 'yes' }, '"truncate" must be true or false'],
-      [{ inputs: 'x', raw_scores: 1 }, '"raw_scores" must be true or false'],
-      [{ inputs: 'x', threshold: 'high' }, '"threshold" must be a number'],
-      [{ inputs: 'x', top_k: 0 }, '"top_k" must be a positive integer'],
+      [{ inputs: ['ok', 7] }, '"inputs"[1] must be a text or a list of texts, got number 7'],
+      [{ inputs: [['a', 'b']] }, '"inputs"[0] is a list of 2 texts: a sentence pair'],
+      [{ inputs: 'x', truncate: 'yes' }, '"truncate" must be true or false, got "yes"'],
+      [{ inputs: 'x', raw_scores: 1 }, '"raw_scores" must be true or false, got number 1'],
+      [{ inputs: 'x', threshold: 'high' }, '"threshold" must be a number, got "high"'],
+      [{ inputs: 'x', top_k: 0 }, '"top_k" must be an integer >= 1, got number 0'],
       [{ inputs: 'x', truncation_direction: 'left' }, '"truncation_direction" "left" is not supported'],
       [{ inputs: 'x', truncate: false }, undefined as unknown as string], // fits: fine
     ];
@@ -245,7 +276,7 @@ describeNative()('serve: HTTP endpoints on a real model', () => {
     expect(clf.tokenizer.encode(long).length).toBeGreaterThan(MAX_LENGTH);
     const refused = await post(`${server.url}/predict`, { inputs: ['short', long], truncate: false });
     expect(refused.status).toBe(422);
-    expect(refused.json.error).toMatch(new RegExp(`input 1 has \\d+ tokens, more than the model's limit of ${MAX_LENGTH}; send "truncate": true`));
+    expect(refused.json.error).toBe(`input 1 has more than the model's limit of ${MAX_LENGTH} tokens; send "truncate": true to cut it`);
     const cut = await post(`${server.url}/classify`, { inputs: long, threshold: 0 });
     expect(cut.status).toBe(200);
     const want = await clf.predict(long, { threshold: 0 });
@@ -259,8 +290,8 @@ describeNative()('serve: HTTP endpoints on a real model', () => {
     expect(big.json).toEqual({ error: 'the request body is larger than the limit of 20000 bytes (--max-body)', error_type: 'Validation' });
     const many = await post(`${server.url}/predict`, { inputs: Array(9).fill('CT') });
     expect(many.status).toBe(413);
-    expect(many.json.error).toBe('"inputs" holds 9 texts, more than the limit of 8 per request (--max-client-batch-size)');
-    const nf = await post(`${server.url}/embed`, { inputs: 'x' });
+    expect(many.json.error).toBe('"inputs" holds 9 items, more than the limit of 8 per request (--max-client-batch-size)');
+    const nf = await post(`${server.url}/generate`, { inputs: 'x' });
     expect(nf.status).toBe(404);
     expect(nf.json.error_type).toBe('NotFound');
   });

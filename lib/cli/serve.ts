@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { sourceOf } from '../hub/ids';
 import { DEFAULT_OUTPUT, DEVICE_OPTION, err, num, str } from './common';
 import type { CommandSpec, Parsed } from './options';
-import { DEFAULT_MAX_BODY, DEFAULT_MAX_CLIENT_BATCH_SIZE, LOG_LEVELS, type LogLevel } from '../serve/http';
+import { UsageError } from '../errors';
+import { DEFAULT_MAX_BODY, DEFAULT_MAX_CLIENT_BATCH_SIZE, DEFAULT_REQUEST_TIMEOUT_S, LOG_LEVELS, type LogLevel } from '../serve/http';
 import { DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS } from '../serve/queue';
 import { closeOnSignals, DEFAULT_MAX_QUEUE, serve } from '../serve/server';
 
@@ -13,13 +14,17 @@ export const SERVE: CommandSpec = {
   name: 'serve',
   usage: 'usage: npx radbert-native serve --model DIR|org/name [options]',
   epilog: [
-    'endpoints (Hugging Face text-embeddings-inference compatible):',
-    '  POST /predict   {"inputs": "text" | ["t1", "t2"], "raw_scores": false, "truncate": true, "threshold", "top_k"}',
+    'routes (Hugging Face text-embeddings-inference compatible; the full list with schemas: GET /docs, /openapi.json):',
+    '  POST /predict, /invocations  {"inputs": "text" | ["t1", "t2"], "raw_scores", "truncate", "threshold", "top_k"}',
     '                  -> [{"label", "score"}, ...] best first (sigmoid scores), a list of those for a list',
+    '  POST /          the Hugging Face Inference API (what @huggingface/inference and huggingface_hub send):',
+    '                  {"inputs", "parameters": {"function_to_apply", "top_k"}} -> one list of {label, score} per input',
     '  POST /classify  {"inputs": ..., "threshold": 0.5} -> predict()\'s {labels, probabilities}',
-    '  GET /health, GET /info, GET /metrics (Prometheus text)',
-    'errors are JSON {"error", "error_type"}: 422 bad input, 413 body or batch too large, 503 + Retry-After when the',
-    'queue is full. SIGTERM / Ctrl-C: stop accepting, answer the requests in flight, exit 0.',
+    '  POST /embed, /tokenize, /decode (TEI\'s shapes)',
+    '  GET /health, GET /, GET /ping (never need the key), GET /info, GET /metrics (Prometheus text)',
+    'errors are JSON {"error", "error_type"}: 401 without the API key, 408 a request slower than --request-timeout,',
+    '413 body or batch too large, 422 bad input, 503 + Retry-After when the queue is full.',
+    'SIGTERM / Ctrl-C: stop accepting, answer the requests in flight, exit 0.',
   ].join('\n'),
   options: {
     model: { type: 'string', desc: `model folder or Hub id org/name (default: $RADBERT_MODEL or ./${DEFAULT_OUTPUT})` },
@@ -35,6 +40,10 @@ export const SERVE: CommandSpec = {
     'max-queue': { type: 'integer', desc: 'most texts waiting before requests get 503', default: DEFAULT_MAX_QUEUE, min: 1 },
     'max-client-batch-size': { type: 'integer', desc: 'most texts in one request (413 above)', default: DEFAULT_MAX_CLIENT_BATCH_SIZE, min: 1 },
     'max-body': { type: 'integer', desc: 'largest request body in bytes (413 above)', default: DEFAULT_MAX_BODY, min: 1 },
+    'api-key': { type: 'string', desc: 'require "Authorization: Bearer KEY" on every route but the health checks and /docs (default: $RADBERT_API_KEY; none: open)' },
+    'public-metrics': { type: 'boolean', desc: 'with an API key: GET /metrics without it' },
+    'cors-allow-origin': { type: 'string', desc: 'origins browsers may call from, comma-separated, or * for any (default: none)' },
+    'request-timeout': { type: 'number', desc: 'seconds a client has to send a whole request (408 after)', default: DEFAULT_REQUEST_TIMEOUT_S, min: 0, minExclusive: true },
     log: { type: 'string', desc: 'log level; info: one JSON line per request', choices: LOG_LEVELS, default: 'info' },
   },
 };
@@ -44,6 +53,12 @@ export async function serveCommand({ values }: Parsed): Promise<number> {
   const arg = str(values, 'model') ?? process.env.RADBERT_MODEL;
   const hub = arg !== undefined && sourceOf(arg)?.kind === 'hub';
   const model = hub ? arg : path.resolve(arg ?? DEFAULT_OUTPUT);
+  const apiKey = str(values, 'api-key') ?? (process.env.RADBERT_API_KEY || undefined);
+  if (apiKey !== undefined && apiKey.trim() === '') throw new UsageError('--api-key is empty; pass a key or leave the flag out');
+  const cors = str(values, 'cors-allow-origin')
+    ?.split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
   if (!hub && !fs.existsSync(model)) throw new Error(`${model}: no model here; train one with \`npx radbert-native train\` or pass --model DIR (or a Hub id org/name)`);
   const server = await serve({
     model,
@@ -60,11 +75,15 @@ export async function serveCommand({ values }: Parsed): Promise<number> {
     maxClientBatchSize: num(values, 'max-client-batch-size'),
     maxBody: num(values, 'max-body'),
     log: (str(values, 'log') ?? 'info') as LogLevel,
+    apiKey,
+    publicMetrics: values['public-metrics'] === true,
+    corsAllowOrigin: cors,
+    requestTimeoutS: num(values, 'request-timeout'),
   });
   const q = server.queue;
   err(
     `radbert-native serve: listening on ${server.url} (model ${model}, ${server.classifier.dtype}, ${server.classifier.labels.length} labels; ` +
-      `batches of at most ${q.maxBatchTokens} tokens / ${q.maxBatchSize} texts)`,
+      `batches of at most ${q.maxBatchTokens} tokens / ${q.maxBatchSize} texts; ${apiKey ? 'API key required' : 'no API key'})`,
   );
   return new Promise<number>((resolve) => {
     closeOnSignals(

@@ -12,6 +12,7 @@ import { FileError } from '../errors';
 import { readJsonFile } from '../files';
 import { contentIds, encodeCost } from './tokenize-core';
 import { TokenizerPool } from './tokenize-pool';
+import { tokenSpans, type TokenSpan } from './tokenize-offsets';
 
 /** Texts whose encoding costs up to this many characters in all are encoded inline (a few ms); more go to the worker. */
 export const INLINE_ENCODE_CHARS = 2000;
@@ -55,6 +56,10 @@ export class TextTokenizer {
   readonly prefixCut: boolean;
   /** Whether decode() applies clean_up_tokenization (transformers 5.17's rule, see decode). */
   private readonly cleanUp: boolean;
+  /** Whether the tokens are ByteLevel (spans() reads their bytes from GPT-2's table). */
+  private readonly byteLevel: boolean;
+  /** Content of the added tokens by id (spans(), built on first use). */
+  private addedContent?: Map<number, { content: string; lstrip: boolean; rstrip: boolean }>;
 
   constructor(
     private readonly tokenizer: Tokenizer,
@@ -62,11 +67,12 @@ export class TextTokenizer {
     readonly source: string,
     /** tokenizer_config.json's model_max_length when present and sane. */
     readonly modelMaxLength?: number,
-    /** prefixCut: encode() may encode a long text by prefixes; cleanUp: decode() applies clean_up_tokenization. */
-    options: { prefixCut?: boolean; cleanUp?: boolean } = {},
+    /** prefixCut: encode() may encode a long text by prefixes; cleanUp: decode() applies clean_up_tokenization; byteLevel: ByteLevel tokens. */
+    options: { prefixCut?: boolean; cleanUp?: boolean; byteLevel?: boolean } = {},
   ) {
     this.prefixCut = options.prefixCut === true;
     this.cleanUp = options.cleanUp === true;
+    this.byteLevel = options.byteLevel === true;
     // Find what the post-processor adds around a single sequence, by encoding a probe with and without specials.
     const probe = ['a', 'the', 'x', '0', 'A'].find((p) => tokenizer.encode(p, { add_special_tokens: false }).ids.length > 0) ?? 'a';
     const bare = tokenizer.encode(probe, { add_special_tokens: false }).ids;
@@ -107,7 +113,16 @@ export class TextTokenizer {
    * skips the clean-up there unless clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output is set).
    */
   decode(ids: ArrayLike<number>, options: { skipSpecialTokens?: boolean } = {}): string {
+    if (ids.length === 0) return ''; // as transformers; @huggingface/tokenizers throws on an empty list
     return this.tokenizer.decode(Array.from(ids), { skip_special_tokens: options.skipSpecialTokens === true, clean_up_tokenization_spaces: this.cleanUp });
+  }
+
+  /** Every token of a text (not truncated) with its UTF-8 byte offsets in it, as TEI's /tokenize answers (tokenize-offsets.ts). */
+  spans(text: string, addSpecialTokens: boolean): TokenSpan[] {
+    const enc = this.tokenizer.encode(text, { add_special_tokens: addSpecialTokens });
+    const added = (this.addedContent ??= new Map([...this.tokenizer.get_added_tokens_decoder()].map(([id, t]) => [id, { content: t.content, lstrip: t.lstrip, rstrip: t.rstrip }])));
+    const [prefix, suffix] = addSpecialTokens ? [this.prefix.length, this.suffix.length] : [0, 0];
+    return tokenSpans(enc.ids, enc.tokens, text, prefix, suffix, { byteLevel: this.byteLevel, added });
   }
 
   /** The id of a token string (e.g. '[MASK]'), or undefined. */
@@ -239,7 +254,8 @@ export function loadTokenizer(pathOrDir: string): TextTokenizer {
   const cleanUp = cfg.clean_up_tokenization_spaces === true && (model?.type !== 'BPE' || cfg.clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output === true);
   try {
     // the constructor encodes a probe: a broken post-processor or pre-tokenizer fails there, named like the rest
-    return new TextTokenizer(new Tokenizer(json, cfg), file, modelMaxLength, { prefixCut: prefixCutSafe(json), cleanUp });
+    const byteLevel = [json.pre_tokenizer, json.decoder].some((c) => JSON.stringify(c ?? null).includes('"type":"ByteLevel"'));
+    return new TextTokenizer(new Tokenizer(json, cfg), file, modelMaxLength, { prefixCut: prefixCutSafe(json), cleanUp, byteLevel });
   } catch (err) {
     if (err instanceof FileError) throw err;
     throw new FileError(file, `not a usable tokenizer: ${(err as Error).message}`);

@@ -3,7 +3,8 @@
  * http.ts, and shut down gracefully (stop accepting, finish what is in flight, free the model).
  */
 import type { FastifyInstance } from 'fastify';
-import { load, type BatchingOptions, type Classifier } from '../model/classifier';
+import { load, resolveDtype, type BatchingOptions, type Classifier } from '../model/classifier';
+import { embedSequences } from '../model/embed';
 import { describeThresholds } from '../model/thresholds';
 import { buildServer, type HttpOptions, type ServeModel } from './http';
 import type { ServeMetrics } from './metrics';
@@ -51,14 +52,25 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** The tokenizer and labels of a classifier, as the HTTP layer sees them. */
+/** The tokenizer, labels and body of a classifier, as the HTTP layer sees them. */
 export function serveModel(clf: Classifier): ServeModel {
+  const hidden = clf.nativeConfig.hiddenSize;
   return {
     labels: clf.labels,
     maxLength: clf.maxLength,
+    hiddenSize: hidden,
     encode: (text, maxLength) => clf.tokenizer.encode(text, maxLength),
+    spans: (text, addSpecialTokens) => clf.tokenizer.spans(text, addSpecialTokens),
+    decode: (ids, skipSpecialTokens) => clf.tokenizer.decode(ids, { skipSpecialTokens }),
     thresholds: clf.thresholds?.perLabel,
     thresholdsDescription: clf.thresholds ? `thresholds.json: ${describeThresholds(clf.thresholds.json)}` : undefined,
+    embed: (seqs) =>
+      embedSequences(clf.model, seqs, {
+        pooling: clf.nativeConfig.classifierPooling,
+        hidden,
+        batchSize: Math.max(1, seqs.length),
+        bf16: resolveDtype(clf.dtype) === 'bfloat16',
+      }),
   };
 }
 
@@ -68,8 +80,13 @@ export async function startServer(clf: Classifier, modelId: string, options: Sta
   const port = options.port ?? 8080;
   if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new Error(`port must be an integer 0-65535, got ${port}`);
   const queue = options.queue ?? clf.queue;
-  const { app, metrics } = buildServer({ ...options, model: serveModel(clf), queue, modelId, dtype: clf.dtype });
-  await app.listen({ host, port });
+  const { app, metrics } = await buildServer({ ...options, model: serveModel(clf), queue, modelId, dtype: clf.dtype });
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
   const addr = app.server.address();
   const bound = typeof addr === 'object' && addr ? addr.port : port;
   const shown = host.includes(':') ? `[${host}]` : host;
