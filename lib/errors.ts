@@ -3,8 +3,10 @@
 /** An error about one file, optionally one key inside it. The message starts with the file path. */
 export class FileError extends Error {
   constructor(
+    /** The file at fault. */
     readonly file: string,
     message: string,
+    /** The key at fault (a config.json key, a tensor name), when there is one. */
     readonly key?: string,
   ) {
     super(`${file}: ${key !== undefined ? `key "${key}": ` : ''}${message}`);

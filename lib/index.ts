@@ -12,24 +12,32 @@ import type { RunningServer, ServeOptions, StartOptions } from './serve/server';
 
 export { load, createClassifier, Classifier, toPrediction, resolveDevice } from './model/classifier';
 export { computeMetrics, sigmoid } from './eval/metrics';
-export type { Metrics, Threshold } from './eval/metrics';
+export type { Metrics, Threshold, Matrix } from './eval/metrics';
 export { tuneThresholds, tuneGlobal, tunePerLabel, microF1At, microSweep, probabilities } from './eval/thresholds';
-export type { TunedThresholds, TuneOptions, TuneMethod, PerLabelResult } from './eval/thresholds';
+export type { TunedThresholds, TuneOptions, TuneMethod, PerLabelResult, PerLabelOptions, SweepPoint } from './eval/thresholds';
 export { readThresholds, writeThresholds, thresholdsJson, THRESHOLDS_FILE } from './model/thresholds';
 export type { ThresholdsJson, ModelThresholds } from './model/thresholds';
 export { writeEvalReport, perLabelCsv, prCurve } from './eval/report';
+export type { ReportInput } from './eval/report';
 export { renderSvg, renderSvgs } from './plot/vega';
+export type { VegaLiteSpec } from './plot/vega';
 export { trainingCurvesSpec, prCurveSpec } from './plot/charts';
+export type { OperatingPoint } from './plot/charts';
 export { readRows, DataError } from './data/readers';
 export { seedSplit } from './data/split';
+export type { SplitOptions } from './data/split';
 export { fitLabels, LabelBinarizer } from './data/labels';
-export type { Row, Splits, ReadOptions, ReadResult, BadRow } from './data/readers';
+export type { LabelMatrix } from './data/labels';
+export type { Row, Splits, ReadOptions, ReadResult, BadRow, SourceFile } from './data/readers';
 export { permutation } from './data/rng';
+export type { PCG64 } from './data/rng';
 export { train } from './train/loop';
 export { UsageError } from './errors';
 export type { TrainOptions, TrainResult, TrainerState } from './train/loop';
-export type { RunResult } from './train/options';
+export type { RunResult, LogEntry } from './train/options';
+export { LR_SCHEDULER_TYPES } from './train/lr-schedules';
 export type { LrSchedulerType, LrSchedulerKwargs } from './train/lr-schedules';
+export { INTERVAL_STRATEGIES } from './train/callbacks';
 export type { IntervalStrategy } from './train/callbacks';
 export { resolveModel, resolveDataset } from './hub/download';
 export { pushToHub, defaultRepoId } from './hub/push';
@@ -47,12 +55,19 @@ export { resolveModelFolder, saveModelFolder, shardFiles } from './model/folder'
 export type { ModelFolder } from './model/folder';
 export { loadTokenizer, packBatch, TextTokenizer } from './model/tokenize';
 export type { PackedBatch } from './model/tokenize';
+export type { TokenSpan } from './model/tokenize-offsets';
 export { native, native as nativeAddon } from './native';
-export type { NativeAddon, NativeModel, NativeConfig, ForwardOptions, StepOptions, StepResult, LoadReport, ModelInfo, MultiLabelLoss } from './native';
+export type {
+  NativeAddon, NativeModel, NativeConfig, ForwardOptions, StepOptions, StepResult, LoadReport, ModelInfo, MultiLabelLoss, Architecture,
+  AttentionPlan, AttentionPlanOptions, CreateOptions, EmbedOptions, EvalLossOptions, LossResult, NativeProcessGroup, ProcessGroupOptions,
+  Targets, VersionInfo, GroupHealth,
+} from './native';
 export { FileError } from './errors';
 export { BatchQueue, QueueFullError, QueueClosedError, DEFAULT_MAX_BATCH_TOKENS, DEFAULT_MAX_BATCH_SIZE } from './serve/queue';
 export type { BatchModel, BatchStats, QueueOptions } from './serve/queue';
 export type { ServeOptions, StartOptions, RunningServer } from './serve/server';
+export type { LogLevel } from './serve/http';
+export type { ServeMetrics } from './serve/metrics';
 export type { BatchingOptions } from './model/classifier';
 
 type ServeModule = typeof import('./serve/server');
@@ -79,7 +94,7 @@ export type { LogisticOptions, LogisticFit } from './train/logistic';
 export { MlmMasker, maskingVocab } from './data/masking';
 export type { MaskedBatch, MaskingOptions, MaskingVocab } from './data/masking';
 export { readTexts, readTextFile, seriesCorpus } from './data/mlm-corpus';
-export type { TextRow, TextOptions, SeriesCorpus } from './data/mlm-corpus';
+export type { TextRow, TextOptions, SeriesCorpus, SeriesOptions, TextResult } from './data/mlm-corpus';
 
 /** Folder used by predict() when neither options.model nor RADBERT_MODEL names one. */
 export const DEFAULT_MODEL_DIR = 'ModernRadBERT-cui-classifier';

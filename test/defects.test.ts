@@ -264,16 +264,19 @@ describe('10: CLI messages name flags', () => {
   });
 });
 
-test('11: README: flags on their own lines, one demo duration, the head wording, the API body path, no ../shared paths', () => {
+test('11: README and the training guide: flags on their own lines, one demo duration, the head wording, the API body path, no ../shared paths', () => {
   const readme = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8');
+  const guide = fs.readFileSync(path.join(REPO, 'docs', 'training.md'), 'utf8'); // the README's training details live here
   expect(readme).not.toMatch(/\.\.\/shared\//);
-  expect(readme).not.toMatch(/[^\n]`--init tiny\|small` use cls pooling/);
-  expect(readme).not.toMatch(/classifier head gets HF's initialisation/);
-  expect(readme).toMatch(/head\.dense.*head\.norm[^\n]*checkpoint/);
-  expect(readme).toMatch(/classifierConfig\(readConfigFile\(/);
-  expect(readme).toMatch(/await createClassifier\(cfg, \{ tokenizer: body/);
+  for (const doc of [readme, guide]) {
+    expect(doc).not.toMatch(/[^\n]`--init tiny\|small` use cls pooling/);
+    expect(doc).not.toMatch(/classifier head gets HF's initialisation/);
+    expect(doc).not.toMatch(/about a minute/);
+  }
+  expect(guide).toMatch(/head\.dense.*head\.norm[^\n]*checkpoint/);
+  expect(guide).toMatch(/classifierConfig\(readConfigFile\(/);
+  expect(guide).toMatch(/await createClassifier\(cfg, \{ tokenizer: body/);
   const help = cli(['train', '--help']).stdout;
   const duration = /tiny model, generated captions; ([^)]+)\)/.exec(help)![1];
   expect(readme).toContain(duration);
-  expect(readme).not.toMatch(/about a minute/);
 });

@@ -20,8 +20,11 @@ export function compareCodePoints(a: string, b: string): number {
 
 /** A multi-hot matrix: `data` is row-major [rows, numLabels]. */
 export interface LabelMatrix {
+  /** The multi-hot matrix, [rows, numLabels] row-major, 0 or 1. */
   data: Float32Array;
+  /** Number of rows. */
   rows: number;
+  /** Number of labels (columns). */
   numLabels: number;
   /** label occurrences not in the classes (seen only outside training, or dropped as rare): ignored */
   ignored: number;
@@ -31,11 +34,16 @@ export interface LabelMatrix {
 
 /** sklearn's MultiLabelBinarizer fitted on training rows: classes sorted in code-point order. */
 export class LabelBinarizer {
+  /** The labels, in column order. */
   readonly classes: readonly string[];
   private readonly index: Map<string, number>;
 
   /** Uses these classes in this order (e.g. a model's id2label). */
-  constructor(classes: readonly string[], readonly dropped: readonly string[] = []) {
+  constructor(
+    classes: readonly string[],
+    /** Labels left out as rare (fit's minLabelCount). */
+    readonly dropped: readonly string[] = [],
+  ) {
     this.classes = [...classes];
     this.index = new Map(this.classes.map((c, i) => [c, i]));
     if (this.index.size !== this.classes.length) throw new DataError('LabelBinarizer: duplicate class names');

@@ -126,10 +126,12 @@ export function maskingOptions(options: MaskingOptions = {}): Required<MaskingOp
 
 /** The masking collator: holds the vocabulary facts and probabilities; `mask` corrupts one packed batch. */
 export class MlmMasker {
+  /** The masking options with their defaults filled in. */
   readonly options: Required<MaskingOptions>;
   private readonly special: Set<number>;
 
   constructor(
+    /** The tokenizer's vocabulary size, mask id and special ids. */
     readonly vocab: MaskingVocab,
     options: MaskingOptions = {},
   ) {

@@ -10,6 +10,7 @@ import { seedSplit, type SplitOptions } from './split';
 
 /** One MLM text, with where it came from (for error messages and for matching). */
 export interface TextRow {
+  /** The text. */
   text: string;
   /** split it was read from ('train' for a single file or a .txt) */
   split: string;
@@ -33,7 +34,9 @@ export interface TextOptions {
 
 /** What readTexts returns: the texts, and the rows that were dropped (with skipBadRows) as `file: train row 3: ...`. */
 export interface TextResult {
+  /** The texts read. */
   rows: TextRow[];
+  /** The rows dropped (skipBadRows), each as `file: train row 3: reason`. */
   skipped: string[];
 }
 
@@ -112,10 +115,15 @@ export interface SeriesCorpus {
   validationNotFound: string[];
   /** of the removed rows, how many have a caption different from the small dataset's (0 expected) */
   removedCaptionMismatches: number;
-  /** small-dataset test image_ids present in the big train split (the issue says none) */
+  /** small-dataset test image_ids present in the big train split (none expected) */
   testIdsInCorpus: string[];
   /** corpus rows whose caption text equals a validation / test caption of the small dataset under another image_id */
-  textDuplicates: { validation: number; test: number };
+  textDuplicates: {
+    /** Rows equal to a validation caption. */
+    validation: number;
+    /** Rows equal to a test caption. */
+    test: number;
+  };
 }
 
 /** Options of seriesCorpus. */
@@ -127,8 +135,8 @@ export interface SeriesOptions extends SplitOptions {
 }
 
 /**
- * Issue 14's MLM corpus: `big` (roco-radiology) train captions minus the rows whose id is in `small`'s (roco-radiology-mini)
- * validation split under the seed split (seedSplit: shuffle(seed=42), 15 %), with overlap facts for the README.
+ * The radiology series' MLM corpus: `big` (roco-radiology) train captions minus the rows whose id is in `small`'s
+ * (roco-radiology-mini) validation split under the seed split (seedSplit: shuffle(seed=42), 15 %), with overlap facts.
  */
 export async function seriesCorpus(big: string, small: string, options: SeriesOptions = {}): Promise<SeriesCorpus> {
   const { idColumn = 'image_id', textColumn = 'caption', ...split } = options;

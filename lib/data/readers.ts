@@ -9,7 +9,9 @@ import * as path from 'node:path';
 
 /** One example: its text, its labels, and its 0-based row index in its source split. */
 export interface Row {
+  /** The text (the caption). */
   text: string;
+  /** Its labels (CUIs), as the file lists them. */
   labels: string[];
   /** 0-based index in the source split (across shards, in shard order) */
   row: number;
@@ -22,9 +24,13 @@ export type Splits = Record<string, Row[]>;
 
 /** A row that failed the checks: `train row 17: empty caption`. */
 export interface BadRow {
+  /** The split it is in. */
   split: string;
+  /** Its 0-based row index in the split. */
   row: number;
+  /** What is wrong with it ('empty caption'). */
   reason: string;
+  /** The file it came from. */
   file: string;
 }
 
@@ -44,8 +50,11 @@ export interface ReadOptions {
 
 /** One file that was read. */
 export interface SourceFile {
+  /** The file's path. */
   file: string;
+  /** The split it belongs to. */
   split: string;
+  /** Rows read from it. */
   rows: number;
   /** bytes read from disk (parquet reads only the needed column chunks) */
   bytesRead: number;
@@ -53,8 +62,11 @@ export interface SourceFile {
 
 /** What readRows returns: the rows by split, the rows that were skipped, and the files read. */
 export interface ReadResult {
+  /** The good rows by split. */
   splits: Splits;
+  /** The bad rows dropped (skipBadRows), empty otherwise. */
   skipped: BadRow[];
+  /** The files read, in order. */
   files: SourceFile[];
 }
 
@@ -62,6 +74,7 @@ export interface ReadResult {
 export class DataError extends Error {
   constructor(
     message: string,
+    /** The rows that failed the checks (empty when a file could not be parsed). */
     readonly badRows: BadRow[] = [],
   ) {
     super(message);

@@ -20,7 +20,17 @@ export interface SplitOptions {
  * bit-exact), train = the rest in shuffled order, test unchanged. A source's own 'validation' split is not used unless
  * options.validationSource is 'dataset'.
  */
-export function seedSplit(splits: Splits, options: SplitOptions = {}): { train: Row[]; validation: Row[]; test: Row[] } {
+export function seedSplit(
+  splits: Splits,
+  options: SplitOptions = {},
+): {
+  /** The training rows, in shuffled order. */
+  train: Row[];
+  /** The validation rows. */
+  validation: Row[];
+  /** The test rows, unchanged. */
+  test: Row[];
+} {
   const { seed = 42, validationFraction = 0.15, validationSource = 'resplit' } = options;
   const train = splits.train;
   if (!train) throw new DataError(`no 'train' split (have: ${Object.keys(splits).join(', ') || 'none'})`);

@@ -12,14 +12,23 @@
 
 /** The seed's metric names, as reported by the Trainer's evaluate (without the `eval_` prefix). */
 export interface Metrics {
+  /** Precision over every (row, label) cell. */
   precision_micro: number;
+  /** Recall over every (row, label) cell. */
   recall_micro: number;
+  /** Micro-F1: F1 over every (row, label) cell (the seed's `f1`, which picks the best model). */
   f1: number;
+  /** Precision per label, averaged over the labels. */
   precision_macro: number;
+  /** Recall per label, averaged over the labels. */
   recall_macro: number;
+  /** F1 per label, averaged over the labels. */
   f1_macro: number;
+  /** Rows whose predicted label set is exactly the true one (subset accuracy). */
   exact_match: number;
+  /** Cells predicted wrongly, as a fraction of all cells. */
   hamming_loss: number;
+  /** 1 − hamming_loss. */
   label_accuracy: number;
 }
 

@@ -18,12 +18,19 @@ export interface ReportInput {
   logits: ArrayLike<number>;
   /** 0/1 targets, same layout. */
   targets: ArrayLike<number>;
+  /** The labels (CUIs) in column order. */
   labels: string[];
+  /** CUI → name (label_names.json), for the table's name column. */
   names?: Record<string, string>;
   /** The rule the table's columns are computed at (the tuned thresholds, or an explicit --threshold). */
   threshold: Threshold;
   /** Operating points to mark on the curve besides p > 0.5: e.g. the tuned thresholds, named. */
-  points?: Array<{ name: string; threshold: Threshold }>;
+  points?: Array<{
+    /** The point's name in the legend. */
+    name: string;
+    /** Its threshold rule. */
+    threshold: Threshold;
+  }>;
   /** The split's name, for the title. */
   split: string;
 }
@@ -46,7 +53,17 @@ export function perLabelCsv(input: ReportInput): string {
 }
 
 /** The micro-averaged precision-recall curve of a split, thinned to steps of about 1/500 in precision or recall. */
-export function prCurve(logits: ArrayLike<number>, targets: ArrayLike<number>): Array<{ precision: number; recall: number; threshold: number }> {
+export function prCurve(
+  logits: ArrayLike<number>,
+  targets: ArrayLike<number>,
+): Array<{
+  /** Micro-averaged precision at the threshold. */
+  precision: number;
+  /** Micro-averaged recall at the threshold. */
+  recall: number;
+  /** The global threshold. */
+  threshold: number;
+}> {
   const { positives, points } = microSweep(probabilities(logits), targets);
   const out: Array<{ precision: number; recall: number; threshold: number }> = [];
   if (!positives) return out;

@@ -52,8 +52,11 @@ function cutAbove(max: number): number {
 
 /** One point of the micro-averaged sweep: the threshold that keeps this many predicted cells, and its counts. */
 export interface SweepPoint {
+  /** The cut: cells with a probability above it are predicted. */
   threshold: number;
+  /** True positives at this cut. */
   tp: number;
+  /** Predicted cells at this cut. */
   predicted: number;
 }
 
@@ -61,7 +64,15 @@ export interface SweepPoint {
  * The micro-averaged sweep of a split: one point per distinct probability, from the highest threshold (nothing
  * predicted) down to the lowest (everything predicted), with true positives and predicted cells at each.
  */
-export function microSweep(probs: ArrayLike<number>, labels: ArrayLike<number>): { positives: number; points: SweepPoint[] } {
+export function microSweep(
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+): {
+  /** Positive cells of the split. */
+  positives: number;
+  /** The sweep, from the highest threshold down. */
+  points: SweepPoint[];
+} {
   if (probs.length !== labels.length) throw new Error(`microSweep: ${probs.length} probabilities, ${labels.length} labels`);
   let np = 0;
   for (let i = 0; i < labels.length; i++) np += labels[i] === 1 ? 1 : 0;
@@ -98,7 +109,15 @@ export function microSweep(probs: ArrayLike<number>, labels: ArrayLike<number>):
 }
 
 /** The global threshold of highest micro-F1 (the highest such threshold on ties) and that micro-F1. */
-export function tuneGlobal(probs: ArrayLike<number>, labels: ArrayLike<number>): { threshold: number; f1: number } {
+export function tuneGlobal(
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+): {
+  /** The threshold (0.5 when the split has no positive cell). */
+  threshold: number;
+  /** The split's micro-F1 at it. */
+  f1: number;
+} {
   const { positives, points } = microSweep(probs, labels);
   let best = { threshold: 0.5, f1: -1 };
   for (const pt of points) {
@@ -125,8 +144,9 @@ export interface PerLabelResult {
   tuned: number[];
   /** Micro-F1 of the split at `thresholds`. */
   f1: number;
-  /** Sweeps over the labels until none moved (the last one moved nothing), and whether that happened within maxSweeps. */
+  /** Sweeps over the labels until none moved (the last one moved nothing). */
   sweeps: number;
+  /** Whether that happened within maxSweeps. */
   converged: boolean;
 }
 
@@ -256,6 +276,7 @@ export function microF1At(probs: ArrayLike<number>, labels: ArrayLike<number>, k
 
 /** Options of tuneThresholds(). */
 export interface TuneOptions {
+  /** One global threshold, or per label starting from the global one. */
   method: TuneMethod;
   /** per-label: labels with fewer validation positives keep the global threshold (default DEFAULT_MIN_THRESHOLD_SUPPORT). */
   minSupport?: number;
@@ -267,6 +288,7 @@ export interface TuneOptions {
 
 /** Tuned thresholds of a split, with what they gain on it and the cross-validated estimate of what they gain on new rows. */
 export interface TunedThresholds {
+  /** The method used. */
   method: TuneMethod;
   /** The global threshold (per-label starts from it; untuned labels keep it). */
   global: number;
@@ -274,19 +296,33 @@ export interface TunedThresholds {
   perLabel: Float64Array;
   /** Labels (indices) whose threshold was tuned on their own (per-label only). */
   tunedLabels: number[];
+  /** The minimum validation positives of a label tuned on its own. */
   minSupport: number;
   /** Rows of the split tuned on. */
   rows: number;
-  /** Micro-F1 of the split at the baseline, at the global threshold, and at the method's thresholds. */
+  /** Micro-F1 of the split at the baseline threshold. */
   f1Baseline: number;
+  /** Micro-F1 of the split at the global threshold. */
   f1Global: number;
+  /** Micro-F1 of the split at the method's thresholds (in-sample). */
   f1Tuned: number;
+  /** The rule compared with (TuneOptions.baseline, default 0.5). */
   baseline: number;
-  /** per-label: coordinate-ascent sweeps and whether it converged. */
+  /** per-label: coordinate-ascent sweeps. */
   sweeps?: number;
+  /** per-label: whether the sweeps stopped because no threshold moved. */
   converged?: boolean;
   /** Out-of-fold micro-F1 (tuned on the other folds) of the baseline, global and per-label rules, when folds > 1. */
-  crossValidated?: { folds: number; baseline: number; global: number; perLabel: number };
+  crossValidated?: {
+    /** Number of folds. */
+    folds: number;
+    /** At the baseline threshold. */
+    baseline: number;
+    /** Tuned globally on the other folds. */
+    global: number;
+    /** Tuned per label on the other folds. */
+    perLabel: number;
+  };
 }
 
 /** The rows of fold f of `folds` (row r is in fold r % folds), as a [rows, k] sub-matrix pair. */

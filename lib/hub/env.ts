@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+/** The Hub to use: $HF_ENDPOINT without trailing slashes, default https://huggingface.co. */
 export function hubEndpoint(): string {
   return (process.env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, '');
 }

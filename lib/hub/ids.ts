@@ -12,7 +12,14 @@ export function isHubId(s: string): boolean {
 }
 
 /** Split `org/name[@revision]`; undefined when it is not a valid Hub repo id. */
-export function parseHubId(s: string): { repoId: string; revision?: string } | undefined {
+export function parseHubId(s: string):
+  | {
+      /** `org/name`. */
+      repoId: string;
+      /** The part after `@`, when given. */
+      revision?: string;
+    }
+  | undefined {
   const at = s.indexOf('@');
   const repoId = at >= 0 ? s.slice(0, at) : s;
   const revision = at >= 0 ? s.slice(at + 1) : undefined;

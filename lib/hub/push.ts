@@ -36,10 +36,15 @@ export interface PushOptions {
 
 /** What pushToHub returns. */
 export interface PushResult {
+  /** The repo pushed to, `user/name`. */
   repoId: string;
+  /** Its page on the Hub. */
   repoUrl: string;
+  /** The commit's page on the Hub. */
   commitUrl: string;
+  /** The commit's sha, when the Hub returned it. */
   commitSha?: string;
+  /** The pull request's page, when the commit was opened as one. */
   pullRequestUrl?: string;
   /** Files uploaded (paths in the repo). */
   files: string[];

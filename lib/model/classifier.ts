@@ -19,7 +19,9 @@ export { resolveDevice, resolveDtype, type BatchingOptions, type ComputeDtype, t
 
 /** The labels whose probability is above the threshold, most probable first, with their probabilities. */
 export interface Prediction {
+  /** The labels predicted (above their threshold), most probable first. */
   labels: string[];
+  /** The probability of each predicted label (of every label with threshold 0). */
   probabilities: Record<string, number>;
 }
 
@@ -84,7 +86,9 @@ export class Classifier {
   readonly config: HFConfig;
   /** What the native model was built from. */
   readonly nativeConfig: NativeConfig;
+  /** The model's tokenizer (tokenizer.json). */
   readonly tokenizer: TextTokenizer;
+  /** Where the model runs. */
   readonly device: 'cpu' | 'cuda';
   /** Inputs are truncated to this many tokens. */
   readonly maxLength: number;

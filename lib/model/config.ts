@@ -13,39 +13,73 @@ export type HFConfig = Record<string, unknown>;
 
 /** transformers 5.17 ModernBertConfig defaults. */
 export const MODERNBERT_DEFAULTS = {
+  /** Rows of the token embedding (ModernBERT's tokenizer has 50368). */
   vocab_size: 50368,
+  /** Width of the hidden states. */
   hidden_size: 768,
+  /** Width of the MLP's inner layer. */
   intermediate_size: 1152,
+  /** Encoder layers. */
   num_hidden_layers: 22,
+  /** Attention heads per layer. */
   num_attention_heads: 12,
+  /** The MLP's activation. */
   hidden_activation: 'gelu',
+  /** The longest input the model was made for, in tokens. */
   max_position_embeddings: 8192,
+  /** Standard deviation of the initial weights. */
   initializer_range: 0.02,
+  /** Initial weights are truncated at this many standard deviations. */
   initializer_cutoff_factor: 2.0,
+  /** LayerNorm epsilon. */
   norm_eps: 1e-5,
+  /** Whether the LayerNorms have a bias. */
   norm_bias: false,
+  /** The padding token's id. */
   pad_token_id: 50283,
+  /** The end-of-sequence token's id ([SEP]). */
   eos_token_id: 50282,
+  /** The beginning-of-sequence token's id ([CLS]). */
   bos_token_id: 50281,
+  /** The [CLS] token's id. */
   cls_token_id: 50281,
+  /** The [SEP] token's id. */
   sep_token_id: 50282,
+  /** Whether the attention projections have biases. */
   attention_bias: false,
+  /** Dropout on attention in training. */
   attention_dropout: 0.0,
+  /** The whole sliding window of the local layers, in tokens. */
   local_attention: 128,
+  /** Dropout after the embeddings in training. */
   embedding_dropout: 0.0,
+  /** Whether the MLP's linear layers have biases. */
   mlp_bias: false,
+  /** Dropout in the MLP in training. */
   mlp_dropout: 0.0,
+  /** Whether the masked-LM decoder has a bias. */
   decoder_bias: true,
+  /** How a sequence becomes one vector for the head: the [CLS] token ('cls') or the mean ('mean'). */
   classifier_pooling: 'cls',
+  /** Dropout before the classifier in training. */
   classifier_dropout: 0.0,
+  /** Whether the head's dense layer and the classifier have biases. */
   classifier_bias: false,
+  /** The head's activation. */
   classifier_activation: 'gelu',
+  /** transformers' flash-attention determinism switch (not used; see LoadOptions.deterministic). */
   deterministic_flash_attn: false,
+  /** Masked LM: compute the head on the masked tokens only (radbert-native always does in training). */
   sparse_prediction: false,
+  /** The label id of tokens that are not predicted. */
   sparse_pred_ignore_index: -100,
+  /** Masked LM: the decoder shares the token embedding's weights. */
   tie_word_embeddings: true,
+  /** Every n-th layer (from layer 0) attends globally, the others locally (transformers 4.x key). */
   global_attn_every_n_layers: 3,
+  /** Rotary embedding base of the global layers (4.x key). */
   global_rope_theta: 160000.0,
+  /** Rotary embedding base of the local layers (4.x key). */
   local_rope_theta: 10000.0,
 } as const;
 

@@ -44,6 +44,7 @@ export function splitRows(matrix: Float32Array, hidden: number): Float32Array[] 
 
 /** Anything embed() accepts: a Classifier (load / createClassifier) or a MaskedLM (loadMaskedLM / createMaskedLM). */
 export interface Embedder {
+  /** The pooled final hidden states of each text, one Float32Array(hidden) per text. */
   embed(texts: string[], options?: EmbedTextOptions): Promise<Float32Array[]>;
 }
 

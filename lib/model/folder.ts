@@ -11,8 +11,11 @@ import type { NativeModel } from '../native';
 
 /** What a model folder holds. */
 export interface ModelFolder {
+  /** The folder (absolute). */
   dir: string;
+  /** Its config.json. */
   configFile: string;
+  /** config.json's content. */
   config: HFConfig;
   /** Safetensors files holding the weights (one, or the shards of an index). */
   weightFiles: string[];

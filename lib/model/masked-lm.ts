@@ -62,7 +62,9 @@ export class MaskedLM {
   readonly config: HFConfig;
   /** What the native model was built from. */
   readonly nativeConfig: NativeConfig;
+  /** The model's tokenizer (tokenizer.json). */
   readonly tokenizer: TextTokenizer;
+  /** Where the model runs. */
   readonly device: 'cpu' | 'cuda';
   /** Inputs are truncated to this many tokens (embed); fill-mask inputs are not truncated, as in HF's pipeline. */
   readonly maxLength: number;

@@ -16,6 +16,7 @@ export type DeviceOption = 'auto' | 'cpu' | 'cuda';
 
 /** Options of load() and createClassifier(). */
 export interface LoadOptions {
+  /** Where the model runs (default 'auto'). */
   device?: DeviceOption;
   /**
    * Truncate inputs to this many tokens (default: tokenizer_config.json's model_max_length, where training records its
@@ -100,12 +101,17 @@ function warn(line: string): void {
 
 /** A native model with what describes it, ready for a model class's constructor. */
 export interface OpenedModel {
+  /** The model in native memory. */
   model: NativeModel;
   /** The config.json object (as the model class keeps it). */
   config: HFConfig;
+  /** The config resolved for the native model. */
   nativeConfig: NativeConfig;
+  /** The tokenizer. */
   tokenizer: TextTokenizer;
+  /** Where the model runs. */
   device: 'cpu' | 'cuda';
+  /** The longest input in tokens; longer texts are truncated. */
   maxLength: number;
 }
 

@@ -14,31 +14,58 @@ export const THRESHOLDS_FILE = 'thresholds.json';
 
 /** thresholds.json as written (snake_case, as the other files of an HF folder). */
 export interface ThresholdsJson {
+  /** Identifies the file. */
   format: 'radbert-thresholds';
+  /** The format's version. */
   version: 1;
   /** 'global': one threshold for every label; 'per-label': `per_label` for the labels tuned on their own, `global` for the rest. */
   method: TuneMethod;
+  /** The global threshold: every label's cut, except those in `per_label`. */
   global: number;
   /** Label → threshold, for the labels tuned on their own (per-label); empty for global. */
   per_label: Record<string, number>;
   /** per-label: labels with fewer validation positives kept the global threshold. */
   min_threshold_support: number;
   /** What it was tuned on. */
-  tuned_on: { split: string; rows: number };
+  tuned_on: {
+    /** The split's name ('validation'). */
+    split: string;
+    /** Its number of rows. */
+    rows: number;
+  };
   /** The rule it replaces (p > 0.5). */
   baseline_threshold: number;
   /** Micro-F1 of the tuning split before (at the baseline) and after (at these thresholds); `global` at the global threshold alone. */
-  validation_micro_f1: { before: number; after: number; global: number };
+  validation_micro_f1: {
+    /** At the baseline threshold. */
+    before: number;
+    /** At these thresholds (in-sample). */
+    after: number;
+    /** At the global threshold alone. */
+    global: number;
+  };
   /** Out-of-fold micro-F1 on the tuning split (tuned on the other folds): what each rule is worth on rows it was not tuned on. */
-  cross_validated_micro_f1?: { folds: number; baseline: number; global: number; per_label: number };
-  /** per-label: coordinate-ascent sweeps until no threshold moved, and whether it got there. */
+  cross_validated_micro_f1?: {
+    /** Number of folds (5). */
+    folds: number;
+    /** At the baseline threshold. */
+    baseline: number;
+    /** Tuned globally on the other folds. */
+    global: number;
+    /** Tuned per label on the other folds. */
+    per_label: number;
+  };
+  /** per-label: coordinate-ascent sweeps until no threshold moved. */
   sweeps?: number;
+  /** per-label: whether the sweeps stopped because no threshold moved (rather than at the sweep limit). */
   converged?: boolean;
 }
 
 /** The thresholds of a model: the file's content and one threshold per label, in the model's label order. */
 export interface ModelThresholds {
+  /** The thresholds.json it was read from. */
   file: string;
+  /** The file's content. */
   json: ThresholdsJson;
   /** One threshold per label (config.json's id2label order). */
   perLabel: Float64Array;

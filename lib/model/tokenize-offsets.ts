@@ -9,6 +9,7 @@
 
 /** One token of an input: TEI's SimpleToken. */
 export interface TokenSpan {
+  /** The token's id. */
   id: number;
   /** The input's bytes start..stop as text (invalid UTF-8 of a split character becomes U+FFFD), or the token itself. */
   text: string;
@@ -16,6 +17,7 @@ export interface TokenSpan {
   special: boolean;
   /** UTF-8 byte offsets in the input; null for special tokens and tokens that could not be located. */
   start: number | null;
+  /** One past the token's last UTF-8 byte; null as for start. */
   stop: number | null;
 }
 

@@ -19,7 +19,9 @@ export const INLINE_ENCODE_CHARS = 2000;
 
 /** A packed batch: every sequence's ids back to back, and offsets [0, len0, len0+len1, ...]. */
 export interface PackedBatch {
+  /** Every sequence's token ids, back to back. */
   ids: Int32Array;
+  /** Sequence offsets into ids: [0, len0, len0+len1, ...]. */
   cuSeqlens: Int32Array;
 }
 

@@ -101,8 +101,11 @@ export function trainingCurvesSpec(history: LogEntry[], kind: 'classification' |
 
 /** A marked point of a precision-recall chart (an operating point). */
 export interface OperatingPoint {
+  /** Its name in the legend ('p > 0.5'). */
   name: string;
+  /** Its precision. */
   precision: number;
+  /** Its recall. */
   recall: number;
 }
 

@@ -10,6 +10,7 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 /** The metrics of one server, with the hooks that feed them. */
 export class ServeMetrics {
+  /** prom-client's registry of the server's metrics (what `GET /metrics` writes). */
   readonly registry = new Registry();
   private readonly requests: Counter<'route' | 'status'>;
   private readonly duration: Histogram<'route'>;

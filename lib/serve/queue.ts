@@ -102,8 +102,11 @@ function positiveInt(name: string, v: number | undefined, def: number): number {
  * first-in, first-out.
  */
 export class BatchQueue {
+  /** The most tokens one forward packs. */
   readonly maxBatchTokens: number;
+  /** The most sequences one forward packs. */
   readonly maxBatchSize: number;
+  /** The most sequences waiting before new calls are refused (QueueFullError). */
   readonly maxQueue: number;
   private readonly listeners = new Set<(stats: BatchStats) => void>();
   /** Calls with sequences not yet put into a forward, in arrival order. */

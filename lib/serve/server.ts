@@ -31,6 +31,7 @@ export interface ServeOptions extends StartOptions, BatchingOptions {
   revision?: string;
   /** bf16 autocast. */
   bf16?: boolean;
+  /** 'auto' (default: CUDA when available), 'cpu' or 'cuda'. */
   device?: 'auto' | 'cpu' | 'cuda';
   /** libtorch intra-op threads. */
   threads?: number;
@@ -42,11 +43,17 @@ export interface ServeOptions extends StartOptions, BatchingOptions {
 export interface RunningServer {
   /** http://host:port */
   url: string;
+  /** The interface it listens on. */
   host: string;
+  /** The port it listens on (the one picked when 0 was asked for). */
   port: number;
+  /** The fastify instance (to add routes or hooks of your own). */
   app: FastifyInstance;
+  /** The Prometheus metrics behind `GET /metrics`. */
   metrics: ServeMetrics;
+  /** The classifier served. */
   classifier: Classifier;
+  /** The batching queue requests go through. */
   queue: BatchQueue;
   /** Stop accepting, answer the requests in flight, then free the model. Idempotent. */
   close(): Promise<void>;

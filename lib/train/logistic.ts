@@ -20,7 +20,9 @@ export interface LogisticOptions {
 
 /** The fitted classifiers: weight [labels, dims] row-major, bias [labels], and how the fits ended. */
 export interface LogisticFit {
+  /** The coefficients, [labels, dims] row-major. */
   weight: Float32Array;
+  /** The intercepts, one per label. */
   bias: Float32Array;
   /** Iterations each label ran. */
   iterations: Int32Array;

@@ -30,9 +30,11 @@ export interface LossOptions {
   posWeight?: 'auto' | 'none' | string | Record<string, number> | number[];
   /** Cap of posWeight 'auto' (default 100). */
   maxPosWeight?: number;
-  /** ASL's focusing exponent of the negatives (default 4), of the positives (default 0), and its probability margin (default 0.05). */
+  /** ASL's focusing exponent of the negatives, γ− (default 4). */
   aslGammaNeg?: number;
+  /** ASL's focusing exponent of the positives, γ+ (default 0). */
   aslGammaPos?: number;
+  /** ASL's probability margin m (default 0.05): negatives below it are discarded. */
   aslClip?: number;
 }
 

@@ -43,8 +43,9 @@ export interface MlmOptions
 
 /** What trainMlm() returns (bestMetric: by default the best validation loss; exp of it is the perplexity). */
 export interface MlmResult extends RunResult {
-  /** Texts trained on / held out. */
+  /** Texts trained on. */
   trainTexts: number;
+  /** Texts held out for the validation loss. */
   validationTexts: number;
 }
 
@@ -70,7 +71,16 @@ export const MLM_METRICS: ReadonlyArray<MetricColumn> = [{ key: 'perplexity', ti
 const MLM_BEST: BestRule = { metric: 'loss', greaterIsBetter: false };
 
 /** Held-out slice as bench/SERIES.md: validation = first int(fraction·n) of permutation(n, seed), train = the rest in that order. */
-export function heldOutSplit<T>(rows: T[], fraction: number, seed: number): { train: T[]; validation: T[] } {
+export function heldOutSplit<T>(
+  rows: T[],
+  fraction: number,
+  seed: number,
+): {
+  /** The rows trained on. */
+  train: T[];
+  /** The held-out rows. */
+  validation: T[];
+} {
   if (!(fraction >= 0 && fraction < 1)) throw new UsageError(`validation split must be in [0, 1), got ${fraction}`);
   const order = permutation(rows.length, seed);
   const k = Math.floor(fraction * rows.length);

@@ -70,9 +70,11 @@ export interface TrainOptions extends LossOptions {
   evalBatchSize?: number;
   /** weight_decay (default 0). */
   weightDecay?: number;
-  /** adam_beta1 (0.9), adam_beta2 (0.999), adam_epsilon (1e-8). */
+  /** adam_beta1 (default 0.9). */
   adamBeta1?: number;
+  /** adam_beta2 (default 0.999). */
   adamBeta2?: number;
+  /** adam_epsilon (default 1e-8). */
   adamEpsilon?: number;
   /** max_grad_norm (default 1.0; 0 disables clipping). */
   maxGradNorm?: number;
@@ -157,8 +159,11 @@ export type LogEntry = Record<string, number | null>;
 
 /** What a run of the training loop returns (train() and trainMlm() add their own). */
 export interface RunResult {
+  /** The run's output folder (absolute). */
   outputDir: string;
+  /** Optimizer steps done. */
   globalStep: number;
+  /** Optimizer steps the run was planned for. */
   totalSteps: number;
   /** True when stopped by the signal; `checkpoint` then holds the resumable state. */
   interrupted: boolean;
@@ -166,20 +171,26 @@ export interface RunResult {
   earlyStopped?: boolean;
   /** The last checkpoint written. */
   checkpoint?: string;
+  /** The best checkpoint's folder (the weights loaded at the end and saved at the top of outputDir). */
   bestCheckpoint?: string;
   /** The best checkpoint's metric (metricForBestModel; default train: validation micro-F1, mlm: validation loss). */
   bestMetric?: number;
+  /** trainer_state.json's log_history: the training log and every evaluation. */
   logHistory: LogEntry[];
 }
 
 /** What train() returns. */
 export interface TrainResult extends RunResult {
+  /** The labels (CUIs) in output order, as config.json's id2label. */
   labels: string[];
   /**
    * Metrics of the best model on the test split (with `loss`), when it has rows; with tuneThresholds also each metric
    * at the tuned thresholds (`f1_tuned`, …).
    */
-  test?: Metrics & { loss: number } & Record<string, number>;
+  test?: Metrics & {
+    /** The evaluation loss on the test split (the training loss's kind). */
+    loss: number;
+  } & Record<string, number>;
 }
 
 

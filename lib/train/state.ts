@@ -35,25 +35,45 @@ export interface RadbertState {
 
 /** HF's trainer_state.json. */
 export interface TrainerState {
+  /** The step of the best checkpoint (null before the first evaluation). */
   best_global_step: number | null;
+  /** The best value of metric_for_best_model so far. */
   best_metric: number | null;
+  /** The folder of the best checkpoint. */
   best_model_checkpoint: string | null;
+  /** Epochs done, fractional (global_step / steps per epoch). */
   epoch: number;
+  /** Optimizer steps between evaluations (500, HF's default, when evaluating per epoch). */
   eval_steps: number;
+  /** Optimizer steps done. */
   global_step: number;
+  /** Always false (no hyper-parameter search). */
   is_hyper_param_search: boolean;
+  /** Always true: only rank 0 writes the file. */
   is_local_process_zero: boolean;
+  /** Always true: only rank 0 writes the file. */
   is_world_process_zero: boolean;
+  /** One entry per logging step and per evaluation, HF's keys (loss, grad_norm, learning_rate, eval_*). */
   log_history: LogEntry[];
+  /** Optimizer steps between training-loss log entries. */
   logging_steps: number;
+  /** Optimizer steps of the whole run. */
   max_steps: number;
+  /** Always 0 (HF counts it only with include_num_input_tokens_seen). */
   num_input_tokens_seen: number;
+  /** Epochs of the run. */
   num_train_epochs: number;
+  /** Optimizer steps between checkpoints (500 when saving per epoch). */
   save_steps: number;
+  /** Callback states as HF writes them: EarlyStoppingCallback's arguments and counter with early stopping, else empty. */
   stateful_callbacks: Record<string, unknown>;
+  /** Always 0 (not counted). */
   total_flos: number;
+  /** The per-device training batch size. */
   train_batch_size: number;
+  /** Always null (no hyper-parameter search). */
   trial_name: null;
+  /** Always null (no hyper-parameter search). */
   trial_params: null;
 }
 
