@@ -7,9 +7,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REPO } from './helpers/paths';
 
-/** Guides written on another branch at the same time: a link to one may precede it (once it exists, it is checked). */
-const PENDING = new Set(['docs/performance.md']);
-
 const DOCS = ['README.md', 'CONTRIBUTING.md', 'CHANGELOG.md', 'examples/README.md', ...fs.readdirSync(path.join(REPO, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 
 /** The text outside fenced code blocks and inline code spans (links there are examples, not links). */
@@ -39,7 +36,7 @@ test.each(DOCS)('%s: relative links resolve to files and headings', (doc) => {
     const [rel, fragment] = target.split('#');
     const dest = rel ? path.resolve(path.dirname(file), decodeURIComponent(rel)) : file;
     if (!fs.existsSync(dest)) {
-      if (!PENDING.has(path.relative(REPO, dest))) broken.push(`${target}: no such file`);
+      broken.push(`${target}: no such file`);
     } else if (fragment !== undefined && dest.endsWith('.md') && !anchors(fs.readFileSync(dest, 'utf8')).has(fragment)) broken.push(`${target}: no such heading`);
   }
   expect(broken).toEqual([]);
