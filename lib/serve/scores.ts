@@ -106,8 +106,10 @@ export class LabelScores {
   json(row: ArrayLike<number>, fn: ScoreFunction, keep: KeepOptions = {}): string {
     const score = this.scores(row, fn);
     const order = this.rank(row, score, keep);
-    let out = '[';
-    for (let j = 0; j < order.length; j++) out += `${j ? ',' : ''}${this.prefixes[order[j]]}${jsonNumber(score[order[j]])}}`;
-    return out + ']';
+    // joined, not concatenated: += builds a rope of ~2 pieces per label that the reply then flattens (Buffer.byteLength
+    // for Content-Length), and a forward's worth of such ropes built in one tick cost the event loop ~1.5x as much
+    const parts = new Array<string>(order.length);
+    for (let j = 0; j < order.length; j++) parts[j] = this.prefixes[order[j]] + jsonNumber(score[order[j]]) + '}';
+    return `[${parts.join(',')}]`;
   }
 }
