@@ -1,15 +1,16 @@
 /** The `mlm` and `fill-mask` commands end to end (dist/ CLI), and `train --linear-probe` in --help. */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeNative } from './helpers/fixtures';
 import { REPO, TOKENIZER } from './helpers/paths';
+import { compileDist } from './helpers/build';
 
 const CLI = path.join(REPO, 'dist', 'cli', 'index.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'radbert-cli-mlm-'));
 
-beforeAll(() => execFileSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: REPO, stdio: 'pipe' }));
+beforeAll(() => compileDist());
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {

@@ -2,18 +2,19 @@
  * The `radbert-native` command (dist/cli/index.js, built by beforeAll): help and exit codes, bad rows, Hub ids,
  * Ctrl-C during training (exit 130, resumable checkpoint, resume), predict and eval on the result.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MINI, REPO, TOKENIZER } from './helpers/paths';
+import { compileDist } from './helpers/build';
 
 const CLI = path.join(REPO, 'dist', 'cli', 'index.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'radbert-cli-test-'));
 const emptyCache = path.join(tmp, 'hf-cache');
 
 beforeAll(() => {
-  execFileSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: REPO, stdio: 'pipe' });
+  compileDist();
   fs.mkdirSync(emptyCache, { recursive: true });
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -4,12 +4,13 @@
  * masked LM (7), the predict() cache key (8), eval of a single file and predict --input (9), CLI messages in flag
  * words (10), README (11).
  */
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { HubEmulator } from './helpers/hub-emulator';
 import { MINI, REPO, TOKENIZER } from './helpers/paths';
+import { compileDist } from './helpers/build';
 
 const CLI = path.join(REPO, 'dist', 'cli', 'index.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'radbert-defects-test-'));
@@ -21,7 +22,7 @@ const lib = () => require('../lib') as typeof import('../lib');
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 beforeAll(() => {
-  execFileSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: REPO, stdio: 'pipe' });
+  compileDist();
   fs.mkdirSync(cache, { recursive: true });
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

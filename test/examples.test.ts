@@ -3,18 +3,19 @@
  * dist/, built by beforeAll), so they cannot rot: train → eval → predict, fill-mask + embeddings (tiny MLM trained at
  * run time), and the fastify app (a tiny random classifier, one request, SIGTERM).
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO, TOKENIZER } from './helpers/paths';
+import { compileDist } from './helpers/build';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'radbert-examples-test-'));
 // each example's own temporary folders go under tmp (os.tmpdir() reads TMPDIR); the tokenizer is the shared copy
 const env = { ...process.env, TMPDIR: tmp, RADBERT_TOKENIZER: TOKENIZER, NODE_OPTIONS: '', RADBERT_MODEL: '', RADBERT_MLM: '' };
 
 beforeAll(() => {
-  execFileSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: REPO, stdio: 'pipe' });
+  compileDist();
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

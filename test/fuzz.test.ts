@@ -4,9 +4,9 @@
  * (test/fuzz/runner.js) that must end each case with a JS error or a clean result: no signal, no abort, no hang, RSS
  * under 2 GB. Any crash fails, and so does an error that does not name its input (an internal such as "stoul").
  */
-import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { REPO } from './helpers/paths';
+import { compileDist } from './helpers/build';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { runFuzz } = require('./fuzz/runner.js') as { runFuzz: (o?: object) => Promise<FuzzReport> };
@@ -25,7 +25,7 @@ interface FuzzReport {
 
 beforeAll(() => {
   // the children run the compiled package (dist/), as users do
-  execFileSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: REPO, stdio: 'pipe' });
+  compileDist();
 });
 
 test('>= 500 malformed inputs end in a JS error or a clean result, never a crash', async () => {

@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REPO } from './helpers/paths';
+import { compileDist } from './helpers/build';
 
 interface PackResult {
   files: Array<{ path: string; size: number }>;
@@ -19,9 +20,7 @@ let files: string[] = [];
 let unpackedSize = 0;
 
 beforeAll(() => {
-  // dist/ as `npm run build:ts` makes it (tsc, then the ESM wrapper)
-  execFileSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: REPO, stdio: 'pipe' });
-  execFileSync(process.execPath, [path.join(REPO, 'scripts', 'write-esm-wrapper.js')], { cwd: REPO, stdio: 'pipe' });
+  compileDist({ esm: true }); // dist/ as `npm run build:ts` makes it
   const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
     cwd: REPO, encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'silent' }, maxBuffer: 1 << 26,
   });
