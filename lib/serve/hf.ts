@@ -18,13 +18,10 @@ interface HfBody {
 
 /** The Hugging Face Inference API route (a fastify plugin; options: the shared RouteContext). */
 export async function hfRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
-  const k = ctx.model.labels.length;
   app.post<{ Body: HfBody }>('/', { schema: hfSchema(ctx.maxClientBatchSize) }, async (req, reply) => {
     const { inputs, parameters: p } = req.body;
     const { texts } = parseInputs(inputs);
     const logits = await ctx.logits(req, texts, p.truncation);
-    let out = '[';
-    for (let i = 0; i < texts.length; i++) out += `${i ? ',' : ''}${ctx.scores.json(logits.subarray(i * k, (i + 1) * k), p.function_to_apply, { topK: p.top_k })}`;
-    return reply.type(JSON_TYPE).send(`${out}]`);
+    return reply.type(JSON_TYPE).send(ctx.scores.jsonRows(logits, texts.length, p.function_to_apply, { topK: p.top_k }));
   });
 }

@@ -112,4 +112,12 @@ export class LabelScores {
     for (let j = 0; j < order.length; j++) parts[j] = this.prefixes[order[j]] + jsonNumber(score[order[j]]) + '}';
     return `[${parts.join(',')}]`;
   }
+
+  /** JSON text of a list with json() of each of the `rows` rows of logits (row-major, one row per text). */
+  jsonRows(logits: Float32Array, rows: number, fn: ScoreFunction, keep: KeepOptions = {}): string {
+    const k = this.labels.length;
+    const parts = new Array<string>(rows);
+    for (let i = 0; i < rows; i++) parts[i] = this.json(logits.subarray(i * k, (i + 1) * k), fn, keep);
+    return `[${parts.join(',')}]`;
+  }
 }

@@ -59,9 +59,7 @@ export async function teiRoutes(app: FastifyInstance, ctx: RouteContext): Promis
       const logits = await ctx.logits(req, texts, b.truncate);
       const fn = b.raw_scores ? 'none' : 'sigmoid';
       const keep = { threshold: b.threshold ?? model.thresholds, topK: b.top_k };
-      let out = single ? '' : '[';
-      for (let i = 0; i < texts.length; i++) out += `${i ? ',' : ''}${scores.json(logits.subarray(i * k, (i + 1) * k), fn, keep)}`;
-      return reply.type(JSON_TYPE).send(single ? out : `${out}]`);
+      return reply.type(JSON_TYPE).send(single ? scores.json(logits, fn, keep) : scores.jsonRows(logits, texts.length, fn, keep));
     });
   }
 
