@@ -19,10 +19,12 @@ const KEY = 'clients-test-key';
 const TOL = 1e-5;
 
 type Scored = Array<{ label: string; score: number }>;
-interface Variant {
+// a type alias, not an interface: @huggingface/inference's parameters type has an index signature, which only an
+// alias's object type satisfies implicitly
+type Variant = {
   function_to_apply?: 'sigmoid' | 'softmax' | 'none';
   top_k?: number;
-}
+};
 const VARIANTS: Variant[] = [{}, { top_k: 3 }, { function_to_apply: 'softmax' }, { function_to_apply: 'none', top_k: 4 }, { function_to_apply: 'sigmoid', top_k: 1 }];
 
 /** Run a Python script in the reference venv without blocking this process (the server under test lives here). */
